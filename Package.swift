@@ -1,0 +1,38 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "KappaCore",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Hypercore", targets: ["Hypercore"]),
+        .library(name: "KappaTesting", targets: ["KappaTesting"]),
+        .executable(name: "kappa-example", targets: ["kappa-example"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
+        ),
+        .target(name: "Hypercore", dependencies: ["CSodium"]),
+        .target(name: "KappaTesting", dependencies: ["Hypercore"]),
+        .executableTarget(name: "kappa-example", dependencies: ["Hypercore"]),
+        // A child process for the crash tests: appends in a loop until it is killed.
+        .executableTarget(name: "CrashWriter", dependencies: ["Hypercore"], path: "Tests/CrashWriter"),
+        .testTarget(
+            name: "HypercoreTests",
+            dependencies: ["Hypercore", "KappaTesting", "CrashWriter"],
+            resources: []
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
+
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
+    target.swiftSettings = settings
+}

@@ -1,0 +1,221 @@
+/// Writes compact-encoding (holepunchto/compact-encoding) values into a byte array. All integers little-endian.
+public struct CompactEncoder: Sendable {
+    /// The bytes written so far.
+    public var bytes: [UInt8]
+
+    /// Creates an encoder, reserving `capacity` bytes.
+    public init(capacity: Int = 64) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    /// `uint`: one byte up to 0xFC, else a 0xFD/0xFE/0xFF marker and a u16/u32/u64.
+    @inlinable
+    public mutating func uint(_ value: UInt64) {
+        if value <= 0xFC {
+            bytes.append(UInt8(value))
+        } else if value <= 0xFFFF {
+            bytes.append(0xFD)
+            fixed(UInt16(value))
+        } else if value <= 0xFFFF_FFFF {
+            bytes.append(0xFE)
+            fixed(UInt32(value))
+        } else {
+            bytes.append(0xFF)
+            fixed(value)
+        }
+    }
+
+    /// `uint` of an `Int` (which must not be negative).
+    @inlinable
+    public mutating func uint(_ value: Int) {
+        uint(UInt64(value))
+    }
+
+    /// A fixed-width little-endian integer.
+    @inlinable
+    public mutating func fixed<T: FixedWidthInteger>(_ value: T) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    /// A single byte.
+    @inlinable
+    public mutating func byte(_ value: UInt8) {
+        bytes.append(value)
+    }
+
+    /// Raw bytes, no length prefix (`fixed32`, `fixed64`, `raw`).
+    @inlinable
+    public mutating func raw(_ value: some Sequence<UInt8>) {
+        bytes.append(contentsOf: value)
+    }
+
+    /// 32 raw bytes.
+    @inlinable
+    public mutating func fixed32(_ value: Bytes32) {
+        value.withUnsafeBytes { bytes.append(contentsOf: $0) }
+    }
+
+    /// `buffer`: `uint(length) ‖ bytes`.
+    @inlinable
+    public mutating func buffer(_ value: some Collection<UInt8>) {
+        uint(value.count)
+        bytes.append(contentsOf: value)
+    }
+
+    /// `optionalBuffer` (compact-encoding v2 `buffer`): a nil buffer is the single byte 0.
+    public mutating func optionalBuffer(_ value: [UInt8]?) {
+        if let value { buffer(value) } else { bytes.append(0) }
+    }
+
+    /// `string`: `uint(utf8 length) ‖ utf8`.
+    public mutating func string(_ value: String) {
+        buffer(Array(value.utf8))
+    }
+
+    /// A tree node: `uint(index) ‖ uint(size) ‖ fixed32(hash)`.
+    @inlinable
+    public mutating func node(_ node: TreeNode) {
+        uint(node.index)
+        uint(node.size)
+        fixed32(node.hash)
+    }
+}
+
+/// Reads compact-encoding values. Every read is bounds-checked and throws
+/// ``HypercoreError/Code/malformed`` instead of reading past the end.
+public struct CompactDecoder {
+    private let base: UnsafeRawBufferPointer
+    /// The read position.
+    public private(set) var offset: Int
+
+    /// The largest array count a decoder accepts (as compact-encoding does).
+    public static let maxArrayCount = 0x100000
+
+    /// Creates a decoder over `buffer`; the buffer must outlive the decoder.
+    public init(_ buffer: UnsafeRawBufferPointer) {
+        base = buffer
+        offset = 0
+    }
+
+    /// Bytes left to read.
+    public var remaining: Int { base.count - offset }
+
+    /// True when everything was read.
+    public var isAtEnd: Bool { offset >= base.count }
+
+    private func need(_ n: Int) throws(HypercoreError) {
+        guard n >= 0, n <= base.count - offset else {
+            throw HypercoreError(.malformed, "unexpected end of data (need \(n) bytes at offset \(offset), have \(base.count - offset))")
+        }
+    }
+
+    /// A single byte.
+    public mutating func byte() throws(HypercoreError) -> UInt8 {
+        try need(1)
+        defer { offset += 1 }
+        return base[offset]
+    }
+
+    /// A fixed-width little-endian integer.
+    public mutating func fixed<T: FixedWidthInteger>(_: T.Type) throws(HypercoreError) -> T {
+        let n = MemoryLayout<T>.size
+        try need(n)
+        defer { offset += n }
+        return T(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+
+    /// `uint`. Non-minimal forms are accepted, as compact-encoding does.
+    public mutating func uint() throws(HypercoreError) -> UInt64 {
+        let first = try byte()
+        switch first {
+        case 0xFD: return UInt64(try fixed(UInt16.self))
+        case 0xFE: return UInt64(try fixed(UInt32.self))
+        case 0xFF: return try fixed(UInt64.self)
+        default: return UInt64(first)
+        }
+    }
+
+    /// `uint` that must fit in an `Int` and be at most `limit`.
+    public mutating func count(limit: Int = CompactDecoder.maxArrayCount) throws(HypercoreError) -> Int {
+        let value = try uint()
+        guard value <= UInt64(limit) else {
+            throw HypercoreError(.malformed, "count \(value) exceeds the limit \(limit)")
+        }
+        return Int(value)
+    }
+
+    /// `n` raw bytes, as a view into the buffer (valid while the buffer is).
+    public mutating func rawView(_ n: Int) throws(HypercoreError) -> UnsafeRawBufferPointer {
+        try need(n)
+        defer { offset += n }
+        return UnsafeRawBufferPointer(rebasing: base[offset..<offset + n])
+    }
+
+    /// `n` raw bytes, copied.
+    public mutating func raw(_ n: Int) throws(HypercoreError) -> [UInt8] {
+        Array(try rawView(n))
+    }
+
+    /// Everything left, copied.
+    public mutating func rest() -> [UInt8] {
+        defer { offset = base.count }
+        return Array(UnsafeRawBufferPointer(rebasing: base[offset...]))
+    }
+
+    /// 32 raw bytes.
+    public mutating func fixed32() throws(HypercoreError) -> Bytes32 {
+        try need(32)
+        defer { offset += 32 }
+        return Bytes32(unsafeBytes: base.baseAddress! + offset)
+    }
+
+    /// `buffer`: `uint(length) ‖ bytes`.
+    public mutating func buffer() throws(HypercoreError) -> [UInt8] {
+        let n = try count(limit: Int.max)
+        return try raw(n)
+    }
+
+    /// `string`: UTF-8 bytes with a length prefix.
+    public mutating func string() throws(HypercoreError) -> String {
+        let bytes = try buffer()
+        guard let string = String(validating: bytes, as: UTF8.self) else {
+            throw HypercoreError(.malformed, "string is not valid UTF-8")
+        }
+        return string
+    }
+
+    /// A tree node: `uint(index) ‖ uint(size) ‖ fixed32(hash)`.
+    public mutating func node() throws(HypercoreError) -> TreeNode {
+        let index = try uint()
+        let size = try uint()
+        let hash = try fixed32()
+        return TreeNode(index: index, size: size, hash: hash)
+    }
+
+    /// `array(node)`.
+    public mutating func nodes() throws(HypercoreError) -> [TreeNode] {
+        let n = try count()
+        var nodes = [TreeNode]()
+        nodes.reserveCapacity(Swift.min(n, remaining / 34 + 1))
+        for _ in 0..<n { nodes.append(try node()) }
+        return nodes
+    }
+}
+
+extension CompactDecoder {
+    /// Decodes `bytes` with `body`.
+    public static func decode<R, E: Error>(
+        _ bytes: [UInt8], _ body: (inout CompactDecoder) throws(E) -> R
+    ) throws(E) -> R {
+        let result: Result<R, E> = bytes.withUnsafeBytes { buffer in
+            var decoder = CompactDecoder(buffer)
+            do throws(E) {
+                return .success(try body(&decoder))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+}
