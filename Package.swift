@@ -22,8 +22,8 @@ let package = Package(
         .executableTarget(name: "CrashWriter", dependencies: ["Hypercore"], path: "Tests/CrashWriter"),
         .testTarget(
             name: "HypercoreTests",
-            dependencies: ["Hypercore", "KappaTesting", "CrashWriter"],
-            resources: []
+            dependencies: ["Hypercore", "KappaTesting", "CrashWriter", "CSodium"],
+            exclude: ["Fixtures"]
         ),
     ],
     swiftLanguageModes: [.v6]

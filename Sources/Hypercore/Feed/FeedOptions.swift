@@ -1,0 +1,31 @@
+/// How a ``Feed`` trades durability for speed.
+public enum Durability: Sendable, Hashable {
+    /// An append returns after its oplog entry and data are flushed to stable storage (`fdatasync`).
+    /// Concurrent appends share one flush (group commit).
+    case durable
+    /// No `fdatasync`: an append returns once written to the operating system. Survives a crash of the
+    /// process (never a corrupt feed), but an operating-system crash or power loss may lose recent appends.
+    case relaxed
+}
+
+/// Options for opening a ``Feed``.
+public struct FeedOptions: Sendable {
+    /// Durability of appends and downloads. Default ``Durability/durable``.
+    public var durability: Durability
+    /// Oplog size after which tree nodes and bitfield pages are written to their files and the header is
+    /// rewritten (a checkpoint). Default 1 MiB.
+    public var checkpointBytes: UInt64
+    /// Check every block read against its leaf hash, so corrupt storage gives an error instead of wrong bytes.
+    /// Default `true`.
+    public var verifyReads: Bool
+
+    /// Creates options.
+    public init(durability: Durability = .durable, checkpointBytes: UInt64 = 1 << 20, verifyReads: Bool = true) {
+        self.durability = durability
+        self.checkpointBytes = checkpointBytes
+        self.verifyReads = verifyReads
+    }
+
+    /// The defaults: durable, 1 MiB checkpoints, verified reads.
+    public static let `default` = FeedOptions()
+}

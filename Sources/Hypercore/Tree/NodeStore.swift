@@ -1,0 +1,107 @@
+/// The hypercore-10 `tree` file (spec C.2.2) behind a page cache: node `i` at byte `40·i` as
+/// `u64le(size) ‖ hash(32)`; 40 zero bytes mean "missing".
+///
+/// Pages load on first use and stay until evicted when clean; dirty pages are written on ``flush(to:)``.
+struct NodeStore {
+    static let nodeBytes = 40
+    static let nodesPerPage = 256
+    static let pageBytes = nodeBytes * nodesPerPage
+
+    private final class Page {
+        var bytes: [UInt8]
+        var dirty = false
+        /// One past the highest node slot written in this page (for trimming writes).
+        var used: Int
+        init(bytes: [UInt8], used: Int) {
+            self.bytes = bytes
+            self.used = used
+        }
+    }
+
+    private let file: any RandomAccessStorage
+    private var pages: [Page?] = []
+    private var dirty = Set<Int>()
+    private var loadedCount = 0
+    /// Clean pages beyond this many are dropped (about 40 MiB).
+    var maxCleanPages = 4096
+
+    init(file: any RandomAccessStorage) {
+        self.file = file
+    }
+
+    private mutating func page(_ p: Int, create: Bool) throws -> Page? {
+        if p < pages.count, let page = pages[p] { return page }
+        let offset = UInt64(p * Self.pageBytes)
+        var bytes = try file.read(count: Self.pageBytes, at: offset)
+        let used = bytes.count / Self.nodeBytes
+        if bytes.count < Self.pageBytes {
+            if bytes.isEmpty && !create { return nil }
+            bytes.append(contentsOf: repeatElement(0, count: Self.pageBytes - bytes.count))
+        }
+        if p >= pages.count { pages.append(contentsOf: repeatElement(nil, count: p + 1 - pages.count)) }
+        if loadedCount >= maxCleanPages + dirty.count { evictClean() }
+        let page = Page(bytes: bytes, used: used)
+        pages[p] = page
+        loadedCount += 1
+        return page
+    }
+
+    private mutating func evictClean() {
+        for i in pages.indices where pages[i] != nil && !dirty.contains(i) {
+            pages[i] = nil
+            loadedCount -= 1
+        }
+    }
+
+    /// The node at `index`, or `nil` when it is not stored.
+    mutating func get(_ index: UInt64) throws -> TreeNode? {
+        let p = Int(index / UInt64(Self.nodesPerPage))
+        guard let page = try page(p, create: false) else { return nil }
+        let slot = Int(index % UInt64(Self.nodesPerPage)) * Self.nodeBytes
+        return page.bytes.withUnsafeBytes { raw -> TreeNode? in
+            let size = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: slot, as: UInt64.self))
+            let hash = Bytes32(unsafeBytes: raw.baseAddress! + slot + 8)
+            if size == 0 && hash == .zero { return nil }
+            return TreeNode(index: index, size: size, hash: hash)
+        }
+    }
+
+    /// True when the node at `index` is stored.
+    mutating func has(_ index: UInt64) throws -> Bool {
+        try get(index) != nil
+    }
+
+    /// Stores `node` (in the cache; written on flush).
+    mutating func put(_ node: TreeNode) throws {
+        let p = Int(node.index / UInt64(Self.nodesPerPage))
+        guard let page = try page(p, create: true) else { return }
+        let n = Int(node.index % UInt64(Self.nodesPerPage))
+        page.bytes.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: node.size.littleEndian, toByteOffset: n * Self.nodeBytes, as: UInt64.self)
+            node.hash.withUnsafeBytes { h in
+                (raw.baseAddress! + n * Self.nodeBytes + 8).copyMemory(from: h.baseAddress!, byteCount: 32)
+            }
+        }
+        page.used = max(page.used, n + 1)
+        if !page.dirty {
+            page.dirty = true
+            dirty.insert(p)
+        }
+    }
+
+    /// Writes dirty pages (each trimmed to its last used slot).
+    mutating func flush(to file: any RandomAccessStorage) throws {
+        for p in dirty.sorted() {
+            guard let page = pages[p] else { continue }
+            try page.bytes.withUnsafeBytes { raw in
+                try file.write(UnsafeRawBufferPointer(rebasing: raw[0..<(page.used * Self.nodeBytes)]),
+                               at: UInt64(p * Self.pageBytes))
+            }
+            page.dirty = false
+        }
+        dirty.removeAll()
+    }
+
+    /// True when unflushed nodes exist.
+    var hasDirtyPages: Bool { !dirty.isEmpty }
+}
