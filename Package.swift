@@ -19,7 +19,7 @@ let package = Package(
         .target(name: "KappaTesting", dependencies: ["Hypercore"]),
         .executableTarget(name: "kappa-example", dependencies: ["Hypercore"]),
         // A child process for the crash tests: appends in a loop until it is killed.
-        .executableTarget(name: "CrashWriter", dependencies: ["Hypercore"], path: "Tests/CrashWriter"),
+        .executableTarget(name: "CrashWriter", dependencies: ["Hypercore", "KappaTesting"], path: "Tests/CrashWriter"),
         .testTarget(
             name: "HypercoreTests",
             dependencies: ["Hypercore", "KappaTesting", "CrashWriter", "CSodium"],

@@ -35,3 +35,8 @@ public func patternBlocks(count: Int, size: Int = 64, from start: Int = 0) -> [[
         return Array(block.prefix(size))
     }
 }
+
+/// The blocks the crash tests append: block `i` is `patternBlocks` content of varying size `1 + i % 97`.
+public func crashBlocks(from start: Int, count: Int) -> [[UInt8]] {
+    (start..<(start + count)).map { i in patternBlocks(count: 1, size: 1 + i % 97, from: i)[0] }
+}

@@ -167,6 +167,10 @@ public actor Feed {
                 try tree.restore(length: upgrade.length, fork: upgrade.fork, signature: signature)
             }
             if let b = entry.bitfield {
+                let (end, overflow) = b.start.addingReportingOverflow(b.length)
+                guard !overflow, end <= tree.length else {
+                    throw HypercoreError(.corrupt, "oplog: bitfield range \(b.start)+\(b.length) beyond length \(tree.length)")
+                }
                 bitfield.set(start: b.start, length: b.length, !b.drop)
             }
         }

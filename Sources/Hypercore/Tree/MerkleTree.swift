@@ -110,6 +110,7 @@ final class MerkleTree {
         if let last = lastRange, last.block + 1 == block {
             let leaf = try node(2 * block)
             let offset = last.offset + last.size
+            try checkBounds(block, offset, leaf.size)
             lastRange = (block, offset, leaf.size)
             return (offset, leaf.size, leaf.hash)
         }
@@ -130,10 +131,22 @@ final class MerkleTree {
                     current = try node(right)
                 }
             }
+            guard current.index == target else {
+                throw HypercoreError(.corrupt, "tree: no path from root \(root.index) to block \(block)")
+            }
+            try checkBounds(block, offset, current.size)
             lastRange = (block, offset, current.size)
             return (offset, current.size, current.hash)
         }
         throw HypercoreError(.corrupt, "block \(block) is not under any root")
+    }
+
+    /// Stored node sizes are not trusted blindly: a block must lie inside the signed byte length.
+    private func checkBounds(_ block: UInt64, _ offset: UInt64, _ size: UInt64) throws {
+        let (end, overflow) = offset.addingReportingOverflow(size)
+        guard !overflow, end <= byteLength else {
+            throw HypercoreError(.corrupt, "tree: block \(block) at \(offset)+\(size) exceeds the byte length \(byteLength)")
+        }
     }
 
     /// How many tree levels above node `index` are not stored (what a `request` asks for).
