@@ -1,0 +1,26 @@
+// swift-tools-version: 6.1
+// Benchmarks live in their own package so the root package builds without the benchmark dependencies.
+// Run: cd Benchmarks && swift package --allow-writing-to-directory /tmp benchmark
+import PackageDescription
+
+let package = Package(
+    name: "KappaBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "KappaCore", path: "../"),
+        .package(url: "https://github.com/ordo-one/benchmark", exact: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "FeedBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Hypercore", package: "KappaCore"),
+                .product(name: "KappaTesting", package: "KappaCore"),
+            ],
+            path: "Benchmarks/FeedBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
+    ],
+    swiftLanguageModes: [.v6]
+)
