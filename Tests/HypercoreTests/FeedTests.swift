@@ -159,6 +159,38 @@ import KappaTesting
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func coalescedAppendsKeepEachCallContiguous() async throws {
+        try await withTemporaryDirectory { dir in
+            let feed = try Feed.create(storage: try FileDirectory(path: dir.path))
+            let results = try await withThrowingTaskGroup(of: [(Range<UInt64>, [[UInt8]])].self) { group in
+                for writer in 0..<8 {
+                    group.addTask {
+                        var out = [(Range<UInt64>, [[UInt8]])]()
+                        for i in 0..<10 {
+                            let blocks = (0..<(1 + i % 4)).map { [UInt8(writer), UInt8(i), UInt8($0)] }
+                            out.append((try await feed.append(contentsOf: blocks), blocks))
+                        }
+                        return out
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            try await feed.close()
+            let reopened = try Feed.open(storage: try FileDirectory(path: dir.path))
+            var covered = Set<UInt64>()
+            for (range, blocks) in results {
+                #expect(range.count == blocks.count)
+                for (offset, seq) in range.enumerated() {
+                    #expect(try await reopened.get(seq) == blocks[offset])
+                    covered.insert(seq)
+                }
+            }
+            #expect(covered.count == Int(await reopened.length))
+            try await reopened.close()
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func concurrentDurableAppendsShareFlushes() async throws {
         try await withTemporaryDirectory { dir in
             let feed = try Feed.create(storage: try FileDirectory(path: dir.path))

@@ -30,6 +30,17 @@ public enum Hashing {
     /// The leaf hash of a block: `B2b256(0x00 ‖ u64le(len) ‖ data)`.
     public static func leaf(_ data: UnsafeRawBufferPointer) -> Bytes32 {
         Sodium.ensureInitialised()
+        if data.count <= 1015 {
+            // Small blocks: assemble `0x00 ‖ u64le(len) ‖ data` on the stack and hash in one call.
+            return withUnsafeTemporaryAllocation(byteCount: 9 + data.count, alignment: 8) { buf in
+                buf[0] = leafType
+                buf.storeBytes(of: UInt64(data.count).littleEndian, toByteOffset: 1, as: UInt64.self)
+                if data.count > 0 {
+                    (buf.baseAddress! + 9).copyMemory(from: data.baseAddress!, byteCount: data.count)
+                }
+                return blake2b256(UnsafeRawBufferPointer(buf))
+            }
+        }
         var out = Bytes32.zero
         var header = (leafType, UInt64(data.count).littleEndian)
         return withUnsafeTemporaryAllocation(byteCount: crypto_generichash_statebytes(), alignment: 64) { state in
@@ -68,15 +79,17 @@ public enum Hashing {
     /// The tree hash over the full roots, left to right:
     /// `B2b256(0x02 ‖ for each root: hash ‖ u64le(index) ‖ u64le(size))`.
     public static func tree(_ roots: some Collection<TreeNode>) -> Bytes32 {
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(1 + roots.count * 48)
-        bytes.append(rootType)
-        for root in roots {
-            root.hash.withUnsafeBytes { bytes.append(contentsOf: $0) }
-            appendLE(root.index, to: &bytes)
-            appendLE(root.size, to: &bytes)
+        withUnsafeTemporaryAllocation(byteCount: 1 + roots.count * 48, alignment: 8) { buf in
+            buf[0] = rootType
+            var offset = 1
+            for root in roots {
+                root.hash.withUnsafeBytes { (buf.baseAddress! + offset).copyMemory(from: $0.baseAddress!, byteCount: 32) }
+                buf.storeBytes(of: root.index.littleEndian, toByteOffset: offset + 32, as: UInt64.self)
+                buf.storeBytes(of: root.size.littleEndian, toByteOffset: offset + 40, as: UInt64.self)
+                offset += 48
+            }
+            return blake2b256(UnsafeRawBufferPointer(buf))
         }
-        return blake2b256(bytes)
     }
 
     /// The discovery key of a feed: `B2b256(msg = "hypercore"; key = publicKey)`.

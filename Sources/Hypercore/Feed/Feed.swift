@@ -28,6 +28,12 @@ public actor Feed {
     var userData: [(key: String, value: [UInt8])]
     var contiguous: UInt64
     var isClosed = false
+    /// Durable appends: whether one is between its write and its flush, and the appends queued behind it.
+    var appendLeaderActive = false
+    var lastAppendRound = 0
+    var appendQueue: [(blocks: [[UInt8]], continuation: CheckedContinuation<AppendTurn, any Error>)] = []
+    /// Read-ahead window over the data file for sequential gets (never beyond the byte length at fill time).
+    var readAhead = ReadAhead()
     let signal = ChangeSignal()
     let commit: GroupCommit?
 
@@ -237,30 +243,116 @@ public actor Feed {
     }
 
     /// Appends blocks as one atomic batch with one signature; returns their sequence numbers.
+    ///
+    /// With durable storage, appends that arrive while an earlier one waits for its flush are written
+    /// together with one signature and one flush (each call's blocks stay contiguous and atomic).
     /// - Throws: ``HypercoreError/Code/readOnly`` without a secret key, `.closed`; ``StorageError``.
     @discardableResult
     public func append(contentsOf blocks: [[UInt8]]) async throws -> Range<UInt64> {
         try checkOpen()
+        guard keyPair != nil else { throw HypercoreError(.readOnly, "feed \(key) has no secret key") }
+        guard !blocks.isEmpty else { return tree.length..<tree.length }
+        guard let commit else {
+            let range = try write([blocks])[0]
+            try await finishWrite()
+            return range
+        }
+        if appendLeaderActive {
+            // Another append is waiting for its flush: queue behind it; its flush or the next leader writes us.
+            let turn: AppendTurn = try await withCheckedThrowingContinuation { continuation in
+                appendQueue.append((blocks, continuation))
+            }
+            if case .done(let range) = turn { return range }
+            // `.lead`: the role was handed to us and stays marked active.
+        } else {
+            appendLeaderActive = true
+        }
+        if lastAppendRound > 1 {
+            // The last flush was shared, so its appenders are about to come back: let them queue behind us so
+            // this flush carries all of them. A lone appender never waits here.
+            await Task.yield()
+        }
+        return try await lead(blocks, commit: commit)
+    }
+
+    /// Writes `blocks` with everything queued so far, then waits for one shared flush.
+    private func lead(_ blocks: [[UInt8]], commit: GroupCommit) async throws -> Range<UInt64> {
+        if isClosed {
+            failQueuedAppends(HypercoreError(.closed, "feed \(key) is closed"))
+            throw HypercoreError(.closed, "feed \(key) is closed")
+        }
+        let followers = appendQueue
+        appendQueue.removeAll()
+        lastAppendRound = followers.count + 1
+        do {
+            let ranges = try write([blocks] + followers.map(\.blocks))
+            signal.notify()
+            let ticket = commit.wrote()
+            if oplog.entryBytes >= options.checkpointBytes { try checkpoint() }
+            try await commit.waitDurable(ticket)
+            for (follower, range) in zip(followers, ranges.dropFirst()) { follower.continuation.resume(returning: .done(range)) }
+            handOverAppendLead()
+            return ranges[0]
+        } catch {
+            for follower in followers { follower.continuation.resume(throwing: error) }
+            handOverAppendLead()
+            throw error
+        }
+    }
+
+    /// What a queued append is told when it is resumed.
+    enum AppendTurn: Sendable {
+        case done(Range<UInt64>)
+        case lead
+    }
+
+    /// Passes the leader role to the first queued append, or ends it.
+    private func handOverAppendLead() {
+        if appendQueue.isEmpty {
+            appendLeaderActive = false
+        } else {
+            appendQueue.removeFirst().continuation.resume(returning: .lead)
+            // The new leader takes the rest of the queue when it runs; keep the role marked active.
+        }
+    }
+
+    /// Fails every queued append (nothing of theirs was written) and ends the leader role.
+    private func failQueuedAppends(_ error: any Error) {
+        let queued = appendQueue
+        appendQueue.removeAll()
+        appendLeaderActive = false
+        for append in queued { append.continuation.resume(throwing: error) }
+    }
+
+    /// Signs and writes `groups` as one batch; returns each group's sequence numbers.
+    private func write(_ groups: [[[UInt8]]]) throws -> [Range<UInt64>] {
         guard let keyPair else { throw HypercoreError(.readOnly, "feed \(key) has no secret key") }
         let start = tree.length
-        guard !blocks.isEmpty else { return start..<start }
-
         var batch = tree.appendBatch()
-        for block in blocks { block.withUnsafeBytes { batch.append($0) } }
+        var ranges = [Range<UInt64>]()
+        ranges.reserveCapacity(groups.count)
+        for group in groups {
+            let lower = batch.length
+            for block in group { block.withUnsafeBytes { batch.append($0) } }
+            ranges.append(lower..<batch.length)
+        }
         let signable = Caps.treeSignableCompat(treeHash: Hashing.tree(batch.roots), length: batch.length, fork: tree.fork)
         let signature = Signer.sign(signable, secretKey: keyPair.secretKey)
 
-        try files.data.write(chunks: blocks, at: tree.byteLength)
+        if groups.count == 1 {
+            try files.data.write(chunks: groups[0], at: tree.byteLength)
+        } else {
+            try files.data.write(chunks: groups.flatMap { $0 }, at: tree.byteLength)
+        }
         let entry = OplogEntry(
             userData: nil, treeNodes: batch.nodes,
             treeUpgrade: .init(fork: tree.fork, ancestors: start, length: batch.length, signature: signature.bytes),
-            bitfield: .init(drop: false, start: start, length: UInt64(blocks.count)))
+            bitfield: .init(drop: false, start: start, length: batch.length - start))
         try oplog.append([entry])
         try tree.commit(batch, signature: signature)
-        bitfield.set(start: start, length: UInt64(blocks.count), true)
+        bitfield.set(start: start, length: batch.length - start, true)
         contiguous = tree.length
-        try await finishWrite()
-        return start..<tree.length
+        return ranges
     }
 
     /// Wakes readers, checkpoints when the oplog is large, and waits for durability.
@@ -292,7 +384,7 @@ public actor Feed {
             throw HypercoreError(.blockNotAvailable, "block \(index) is not stored locally")
         }
         let range = try tree.byteRange(block: index)
-        let bytes = try files.data.read(count: Int(range.size), at: range.offset)
+        let bytes = try readAhead.read(files.data, offset: range.offset, count: Int(range.size), limit: tree.byteLength)
         try check(bytes, index: index, range: range)
         return bytes
     }
@@ -379,6 +471,7 @@ public actor Feed {
                 throw HypercoreError(.invalidProof, "block \(block.index) is beyond the proven length \(newLength)")
             }
             let offset = try byteOffset(of: block.index, roots: verified.upgrade?.roots ?? tree.roots)
+            readAhead.invalidate()
             try files.data.write(block.value, at: offset)
         }
         try oplog.append([entry])
@@ -446,6 +539,12 @@ public actor Feed {
         if isClosed { return }
         isClosed = true
         signal.close()
+        if !appendQueue.isEmpty && appendLeaderActive {
+            // The leader still owns its flush; queued appends were never written.
+            let queued = appendQueue
+            appendQueue.removeAll()
+            for append in queued { append.continuation.resume(throwing: HypercoreError(.closed, "feed \(key) is closed")) }
+        }
         var failure: (any Error)?
         do { try checkpoint() } catch { failure = error }
         if let commit {

@@ -1,11 +1,11 @@
 import Dispatch
 import Synchronization
 
-/// Shares one `fdatasync` among concurrent appends (group commit).
+/// Shares one flush among concurrent appends (group commit).
 ///
-/// The feed calls ``wrote()`` after each write and awaits ``waitDurable(_:)`` with the ticket it got. One sync
-/// at a time runs on a private dispatch queue, never on the cooperative pool; it covers every write that
-/// finished before it started, and resumes all waiters those writes belong to.
+/// The feed calls ``wrote()`` after each write and awaits ``waitDurable(_:)`` with the ticket it got. One flush
+/// at a time runs off the cooperative pool; it syncs the files in parallel and covers every write that
+/// finished before it started.
 final class GroupCommit: Sendable {
     private struct State {
         var written: UInt64 = 0
@@ -55,16 +55,25 @@ final class GroupCommit: Sendable {
         }
     }
 
+    private func syncAll() throws {
+        if files.count == 1 {
+            try files[0].sync()
+            return
+        }
+        let errors = Mutex<[any Error]>([])
+        DispatchQueue.concurrentPerform(iterations: files.count) { i in
+            do { try files[i].sync() } catch { errors.withLock { $0.append(error) } }
+        }
+        if let first = errors.withLock({ $0.first }) { throw first }
+    }
+
     private func runSyncs() {
         while true {
             let target = state.withLock { $0.written }
             var error: (any Error)?
-            do {
-                for file in files { try file.sync() }
-            } catch let e {
-                error = e
-            }
-            let (ready, failed, again) = state.withLock { s -> ([CheckedContinuation<Void, any Error>], [CheckedContinuation<Void, any Error>], Bool) in
+            do { try syncAll() } catch let e { error = e }
+            typealias Continuation = CheckedContinuation<Void, any Error>
+            let (ready, failed, again) = state.withLock { s -> ([Continuation], [Continuation], Bool) in
                 if let error {
                     s.failure = error
                     let all = s.waiters.map(\.continuation)
@@ -73,19 +82,17 @@ final class GroupCommit: Sendable {
                     return ([], all, false)
                 }
                 s.synced = max(s.synced, target)
-                var ready = [CheckedContinuation<Void, any Error>]()
+                var ready = [Continuation]()
                 s.waiters.removeAll { w in
-                    if w.ticket <= target {
-                        ready.append(w.continuation)
-                        return true
-                    }
-                    return false
+                    guard w.ticket <= target else { return false }
+                    ready.append(w.continuation)
+                    return true
                 }
                 if s.waiters.isEmpty { s.syncing = false }
                 return (ready, [], !s.waiters.isEmpty)
             }
             for c in ready { c.resume() }
-            for c in failed { c.resume(throwing: error!) }
+            if let error { for c in failed { c.resume(throwing: error) } }
             if !again { return }
         }
     }

@@ -31,6 +31,22 @@ public final class MemoryStorage: RandomAccessStorage {
         }
     }
 
+    public func write(chunks: [[UInt8]], at offset: UInt64) throws {
+        try state.withLock { (s: inout (bytes: [UInt8], closed: Bool)) throws in
+            if s.closed { throw StorageError(.closed, "memory storage is closed") }
+            let total = chunks.reduce(0) { $0 + $1.count }
+            let end = Int(offset) + total
+            if end > s.bytes.count { s.bytes.append(contentsOf: repeatElement(0, count: end - s.bytes.count)) }
+            s.bytes.withUnsafeMutableBytes { dst in
+                var position = Int(offset)
+                for chunk in chunks where !chunk.isEmpty {
+                    chunk.withUnsafeBytes { (dst.baseAddress! + position).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                    position += chunk.count
+                }
+            }
+        }
+    }
+
     public func truncate(to size: UInt64) throws {
         try state.withLock { (s: inout (bytes: [UInt8], closed: Bool)) throws in
             if s.closed { throw StorageError(.closed, "memory storage is closed") }

@@ -107,26 +107,34 @@ struct Oplog {
     }
 
     private static func frame(_ payload: [UInt8], bit: UInt8, partial: Bool, into out: inout [UInt8]) {
-        let word = UInt32(payload.count) << 2 | (partial ? 2 : 0) | UInt32(bit)
-        var wordBytes = [UInt8](repeating: 0, count: 4)
-        wordBytes.withUnsafeMutableBytes { $0.storeBytes(of: word.littleEndian, as: UInt32.self) }
-        var crc = CRC32.checksum(wordBytes)
-        crc = payload.withUnsafeBytes { CRC32.checksum($0, crc: crc) }
-        withUnsafeBytes(of: crc.littleEndian) { out.append(contentsOf: $0) }
-        out.append(contentsOf: wordBytes)
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: 8))
         out.append(contentsOf: payload)
+        seal(&out, recordStart: start, bit: bit, partial: partial)
+    }
+
+    /// Fills in the 8-byte prefix (CRC and length word) of the record starting at `recordStart`.
+    private static func seal(_ out: inout [UInt8], recordStart start: Int, bit: UInt8, partial: Bool) {
+        let length = out.count - start - 8
+        let word = UInt32(length) << 2 | (partial ? 2 : 0) | UInt32(bit)
+        out.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: word.littleEndian, toByteOffset: start + 4, as: UInt32.self)
+            let crc = CRC32.checksum(UnsafeRawBufferPointer(rebasing: raw[(start + 4)...]))
+            raw.storeBytes(of: crc.littleEndian, toByteOffset: start, as: UInt32.self)
+        }
     }
 
     /// Appends one atomic batch of entries (all but the last marked partial) with a single write.
     mutating func append(_ entries: [OplogEntry]) throws {
-        var out = [UInt8]()
+        var e = CompactEncoder(capacity: entries.reduce(0) { $0 + 96 + $1.treeNodes.count * 42 })
         for (i, entry) in entries.enumerated() {
-            var e = CompactEncoder(capacity: 64 + entry.treeNodes.count * 40)
+            let start = e.bytes.count
+            e.raw(repeatElement(0, count: 8))
             entry.encode(into: &e)
-            Self.frame(e.bytes, bit: selector, partial: i < entries.count - 1, into: &out)
+            Self.seal(&e.bytes, recordStart: start, bit: selector, partial: i < entries.count - 1)
         }
-        try file.write(out, at: end)
-        end += UInt64(out.count)
+        try file.write(e.bytes, at: end)
+        end += UInt64(e.bytes.count)
     }
 
     /// Writes `header` into the inactive slot, flipping the selector, then drops all entries.
