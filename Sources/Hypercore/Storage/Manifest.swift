@@ -3,19 +3,29 @@
 public struct Manifest: Hashable, Sendable {
     /// One signer: signature type (0 = Ed25519), namespace and public key.
     public struct Signer: Hashable, Sendable {
+        /// Signature scheme (0 = Ed25519).
         public var signature: UInt64
+        /// The signer's namespace (part of what it signs in non-compat cores).
         public var namespace: Bytes32
+        /// The signer's public key.
         public var publicKey: Bytes32
     }
 
     /// Encoding version (0 or 1; 2 adds linked cores and user data).
     public var version: UInt64
+    /// Hash algorithm (0 = BLAKE2b).
     public var hash: UInt64
+    /// Whether signers may patch each other's trees.
     public var allowPatch: Bool
+    /// How many signers must sign.
     public var quorum: UInt64
+    /// The signers.
     public var signers: [Signer]
+    /// A prologue: a tree hash and length the core starts from.
     public var prologue: (hash: Bytes32, length: UInt64)?
+    /// Linked cores (manifest v2).
     public var linked: [Bytes32]?
+    /// Free-form user data (manifest v2).
     public var userData: [UInt8]?
     /// Manifest v0 of type 0 (prologue only).
     public var prologueOnly: Bytes32?
