@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Hypercore", targets: ["Hypercore"]),
+        .library(name: "KappaCore", targets: ["KappaCore"]),
         .library(name: "KappaTesting", targets: ["KappaTesting"]),
         .executable(name: "kappa-example", targets: ["kappa-example"]),
     ],
@@ -15,11 +16,24 @@ let package = Package(
             pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
         ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
+        ),
         .target(name: "Hypercore", dependencies: ["CSodium"]),
+        .target(name: "KappaCore", dependencies: ["Hypercore", "CSQLite"]),
         .target(name: "KappaTesting", dependencies: ["Hypercore"]),
-        .executableTarget(name: "kappa-example", dependencies: ["Hypercore"]),
+        .executableTarget(name: "kappa-example", dependencies: ["KappaCore", "Hypercore"]),
         // A child process for the crash tests: appends in a loop until it is killed.
         .executableTarget(name: "CrashWriter", dependencies: ["Hypercore", "KappaTesting"], path: "Tests/CrashWriter"),
+        .testTarget(
+            name: "KappaCoreTests",
+            dependencies: ["KappaCore", "Hypercore", "KappaTesting", "KappaCrashWriter"]
+        ),
+        .executableTarget(
+            name: "KappaCrashWriter", dependencies: ["KappaCore", "Hypercore", "KappaTesting"], path: "Tests/KappaCrashWriter"
+        ),
         .testTarget(
             name: "HypercoreTests",
             dependencies: ["Hypercore", "KappaTesting", "CrashWriter", "CSodium"],

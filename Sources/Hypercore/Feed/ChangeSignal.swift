@@ -1,32 +1,42 @@
 import Synchronization
 
-/// Wakes live readers when a feed changes. A version counter avoids lost wake-ups: a reader waits for a
-/// version newer than the one it saw.
-final class ChangeSignal: Sendable {
+/// Wakes waiters when something changes (a feed's length, a database's feeds). A version counter avoids lost
+/// wake-ups: a waiter waits for a version newer than the one it saw.
+public final class ChangeSignal: Sendable {
     private struct State {
         var version: UInt64 = 0
         var closed = false
         var nextID = 0
         var waiters: [Int: CheckedContinuation<Bool, Never>] = [:]
+        var observers: [@Sendable () -> Void] = []
     }
 
     private let state = Mutex(State())
 
-    /// The current version.
-    var version: UInt64 { state.withLock { $0.version } }
+    /// A signal at version 0.
+    public init() {}
 
-    /// Bumps the version and wakes every waiter.
-    func notify() {
-        let waiters = state.withLock { s in
+    /// The current version.
+    public var version: UInt64 { state.withLock { $0.version } }
+
+    /// Bumps the version, wakes every waiter and calls the observers.
+    public func notify() {
+        let (waiters, observers) = state.withLock { s in
             s.version += 1
             defer { s.waiters.removeAll() }
-            return Array(s.waiters.values)
+            return (Array(s.waiters.values), s.observers)
         }
         for w in waiters { w.resume(returning: true) }
+        for o in observers { o() }
+    }
+
+    /// Calls `observer` (synchronously, on the notifying thread) after every change. Keep it short.
+    public func observe(_ observer: @escaping @Sendable () -> Void) {
+        state.withLock { $0.observers.append(observer) }
     }
 
     /// Wakes every waiter for good: further waits return `false` at once.
-    func close() {
+    public func close() {
         let waiters = state.withLock { s in
             s.closed = true
             defer { s.waiters.removeAll() }
@@ -36,7 +46,7 @@ final class ChangeSignal: Sendable {
     }
 
     /// Waits until the version passes `seen`. Returns `false` when the feed closed or the task was cancelled.
-    func wait(after seen: UInt64) async -> Bool {
+    public func wait(after seen: UInt64) async -> Bool {
         let id = state.withLock { s in
             s.nextID += 1
             return s.nextID

@@ -522,6 +522,11 @@ public actor Feed {
         return (try getBatch(from: start, limit: limit), version, tree.length)
     }
 
+    /// Calls `observer` after every append and every verified download (on the writing task; keep it short).
+    public nonisolated func onChange(_ observer: @escaping @Sendable () -> Void) {
+        signal.observe(observer)
+    }
+
     /// The blocks from `start` in order, as an `AsyncSequence`.
     ///
     /// With `live: false` the sequence ends at the current length (and throws

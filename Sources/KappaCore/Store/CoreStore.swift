@@ -1,0 +1,90 @@
+import Hypercore
+
+/// The core's own tables in the view store: feeds, writer names, view checkpoints, view data.
+enum CoreStore {
+    static let schema = """
+        CREATE TABLE IF NOT EXISTS feeds(position INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE, writable INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS writers(name TEXT PRIMARY KEY, key BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS checkpoints(view TEXT PRIMARY KEY, version INTEGER NOT NULL, state BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS view_data(view TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+            PRIMARY KEY(view, key)) WITHOUT ROWID;
+        """
+
+    struct Checkpoint {
+        var version: Int64
+        var progress: [PublicKey: UInt64]
+    }
+
+    static func feeds(_ c: SQLiteConnection) throws -> [PublicKey] {
+        var keys = [PublicKey]()
+        try c.query("SELECT key FROM feeds ORDER BY position") { row in
+            if let key = try? PublicKey(row.blob(0)) { keys.append(key) }
+        }
+        return keys
+    }
+
+    static func addFeed(_ c: SQLiteConnection, key: PublicKey, writable: Bool) throws {
+        try c.run("INSERT OR IGNORE INTO feeds(position, key, writable) VALUES ((SELECT COALESCE(MAX(position), 0) + 1 FROM feeds), ?, ?)",
+                  [.blob(key.bytes), .integer(writable ? 1 : 0)])
+    }
+
+    static func writers(_ c: SQLiteConnection) throws -> [String: PublicKey] {
+        var out = [String: PublicKey]()
+        try c.query("SELECT name, key FROM writers") { row in
+            if let key = try? PublicKey(row.blob(1)) { out[row.text(0)] = key }
+        }
+        return out
+    }
+
+    static func addWriter(_ c: SQLiteConnection, name: String, key: PublicKey) throws {
+        try c.run("INSERT INTO writers(name, key) VALUES (?, ?)", [.text(name), .blob(key.bytes)])
+    }
+
+    static func checkpoint(_ c: SQLiteConnection, view: String) throws -> Checkpoint? {
+        var out: Checkpoint?
+        var state = [UInt8]()
+        try c.query("SELECT version, state FROM checkpoints WHERE view = ?", [.text(view)]) { row in
+            out = Checkpoint(version: row.integer(0), progress: [:])
+            state = row.blob(1)
+        }
+        if out != nil { out!.progress = try decodeProgress(state) }
+        return out
+    }
+
+    static func storeCheckpoint(_ c: SQLiteConnection, view: String, version: Int64, progress: [PublicKey: UInt64]) throws {
+        try c.run("INSERT INTO checkpoints(view, version, state) VALUES (?, ?, ?) ON CONFLICT(view) DO UPDATE SET version = excluded.version, state = excluded.state",
+                  [.text(view), .integer(version), .blob(encodeProgress(progress))])
+    }
+
+    static func clearView(_ c: SQLiteConnection, view: String) throws {
+        try c.run("DELETE FROM view_data WHERE view = ?", [.text(view)])
+    }
+
+    /// Progress as `array(fixed32(key) ‖ uint(next sequence))`, sorted by key.
+    static func encodeProgress(_ progress: [PublicKey: UInt64]) -> [UInt8] {
+        var e = CompactEncoder(capacity: 1 + progress.count * 36)
+        e.uint(progress.count)
+        for (key, next) in progress.sorted(by: { $0.key.hex < $1.key.hex }) {
+            e.fixed32(key)
+            e.uint(next)
+        }
+        return e.bytes
+    }
+
+    static func decodeProgress(_ bytes: [UInt8]) throws -> [PublicKey: UInt64] {
+        if bytes.isEmpty { return [:] }
+        do {
+            return try CompactDecoder.decode(bytes) { (d: inout CompactDecoder) throws(HypercoreError) -> [PublicKey: UInt64] in
+                var out = [PublicKey: UInt64]()
+                let n = try d.count()
+                for _ in 0..<n {
+                    let key = try d.fixed32()
+                    out[key] = try d.uint()
+                }
+                return out
+            }
+        } catch {
+            throw KappaError(.store, "a stored view checkpoint does not decode", cause: error)
+        }
+    }
+}

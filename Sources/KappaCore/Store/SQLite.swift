@@ -1,0 +1,172 @@
+internal import CSQLite
+import Synchronization
+
+/// A value bound to or read from an SQL statement.
+enum SQLValue: Sendable, Equatable {
+    case integer(Int64)
+    case blob([UInt8])
+    case text(String)
+    case null
+}
+
+/// One SQLite connection. Not thread-safe by itself: ``SQLiteDatabase`` serialises access.
+final class SQLiteConnection {
+    private let db: OpaquePointer
+    private var statements: [String: OpaquePointer] = [:]
+
+    init(path: String) throws {
+        var handle: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &handle, flags, nil)
+        guard rc == SQLITE_OK, let handle else {
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            if let handle { sqlite3_close(handle) }
+            throw KappaError(.store, "open \(path): \(message) (\(rc))")
+        }
+        db = handle
+        sqlite3_busy_timeout(db, 5000)
+    }
+
+    deinit {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        sqlite3_close(db)
+    }
+
+    private func error(_ what: String, _ rc: Int32) -> KappaError {
+        KappaError(.store, "\(what): \(String(cString: sqlite3_errmsg(db))) (\(rc))")
+    }
+
+    /// Runs one or more statements without parameters.
+    func execute(_ sql: String) throws {
+        let rc = sqlite3_exec(db, sql, nil, nil, nil)
+        guard rc == SQLITE_OK else { throw error(sql, rc) }
+    }
+
+    private func prepared(_ sql: String) throws -> OpaquePointer {
+        if let statement = statements[sql] { return statement }
+        var statement: OpaquePointer?
+        let rc = sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        guard rc == SQLITE_OK, let statement else { throw error(sql, rc) }
+        statements[sql] = statement
+        return statement
+    }
+
+    private func bind(_ statement: OpaquePointer, _ arguments: [SQLValue]) throws {
+        for (i, argument) in arguments.enumerated() {
+            let index = Int32(i + 1)
+            let rc: Int32
+            switch argument {
+            case .integer(let v): rc = sqlite3_bind_int64(statement, index, v)
+            case .text(let v): rc = sqlite3_bind_text(statement, index, v, -1, kappa_sqlite_transient())
+            case .null: rc = sqlite3_bind_null(statement, index)
+            case .blob(let v):
+                rc = v.withUnsafeBytes { b in
+                    sqlite3_bind_blob(statement, index, b.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count),
+                                      kappa_sqlite_transient())
+                }
+            }
+            guard rc == SQLITE_OK else { throw error("bind", rc) }
+        }
+    }
+
+    /// Runs a statement that returns no rows.
+    func run(_ sql: String, _ arguments: [SQLValue] = []) throws {
+        try query(sql, arguments) { _ in }
+    }
+
+    /// Runs a statement and calls `row` for each result row.
+    func query(_ sql: String, _ arguments: [SQLValue] = [], row: (SQLRow) throws -> Void) throws {
+        let statement = try prepared(sql)
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        try bind(statement, arguments)
+        while true {
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { return }
+            guard rc == SQLITE_ROW else { throw error(sql, rc) }
+            try row(SQLRow(statement: statement))
+        }
+    }
+
+    /// The rows of a query, each as an array of values.
+    func rows(_ sql: String, _ arguments: [SQLValue] = []) throws -> [[SQLValue]] {
+        var out = [[SQLValue]]()
+        try query(sql, arguments) { row in out.append((0..<row.count).map { row[$0] }) }
+        return out
+    }
+
+    /// Runs `body` in a transaction (`BEGIN IMMEDIATE` … `COMMIT`), rolling back when it throws.
+    func transaction<R>(_ body: () throws -> R) throws -> R {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+}
+
+/// A result row, valid only inside the `row` callback.
+struct SQLRow {
+    fileprivate let statement: OpaquePointer
+
+    var count: Int { Int(sqlite3_column_count(statement)) }
+
+    subscript(_ index: Int) -> SQLValue {
+        let i = Int32(index)
+        switch sqlite3_column_type(statement, i) {
+        case SQLITE_INTEGER: return .integer(sqlite3_column_int64(statement, i))
+        case SQLITE_NULL: return .null
+        case SQLITE_TEXT: return .text(String(cString: sqlite3_column_text(statement, i)))
+        default:
+            let n = Int(sqlite3_column_bytes(statement, i))
+            guard n > 0, let p = sqlite3_column_blob(statement, i) else { return .blob([]) }
+            return .blob(Array(UnsafeRawBufferPointer(start: p, count: n)))
+        }
+    }
+
+    func integer(_ index: Int) -> Int64 { sqlite3_column_int64(statement, Int32(index)) }
+
+    func blob(_ index: Int) -> [UInt8] {
+        if case .blob(let b) = self[index] { return b }
+        if case .text(let t) = self[index] { return Array(t.utf8) }
+        return []
+    }
+
+    func text(_ index: Int) -> String {
+        if case .text(let t) = self[index] { return t }
+        return ""
+    }
+}
+
+/// The view store's database: one connection behind a lock (SQLite calls are short; none spans an `await`).
+final class SQLiteDatabase: Sendable {
+    private let connection: Mutex<SQLiteConnection?>
+
+    /// Opens `path` in WAL mode, or an in-memory database for `nil`.
+    init(path: String?) throws {
+        let connection = try SQLiteConnection(path: path ?? ":memory:")
+        if path != nil {
+            try connection.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+        }
+        self.connection = Mutex(connection)
+    }
+
+    /// Runs `body` with exclusive use of the connection.
+    func withConnection<R: Sendable>(_ body: (SQLiteConnection) throws -> R) throws -> R {
+        try connection.withLock { (connection: inout SQLiteConnection?) throws -> R in
+            guard let connection else { throw KappaError(.closed, "the view store is closed") }
+            return try body(connection)
+        }
+    }
+
+    /// Closes the connection; later use throws ``KappaError/Code/closed``.
+    func close() {
+        connection.withLock { $0 = nil }
+    }
+}

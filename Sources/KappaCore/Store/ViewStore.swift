@@ -1,0 +1,128 @@
+import Foundation
+import Synchronization
+
+/// A view's data in the core's store: a key/value namespace in SQLite, for queries outside ``KappaView/map(_:_:)``.
+///
+/// Create one in your view (`let store = ViewStore()`); the core attaches it when the view is registered.
+/// Values are JSON-encoded `Codable` values or raw bytes. Reads see committed batches only.
+public final class ViewStore: Sendable {
+    private let binding = Mutex<(database: SQLiteDatabase, view: String)?>(nil)
+
+    /// An unattached store.
+    public init() {}
+
+    func attach(_ database: SQLiteDatabase, view: String) throws {
+        try binding.withLock { b in
+            if let b, b.view != view {
+                throw KappaError(.duplicateView, "this ViewStore already belongs to view \(b.view)")
+            }
+            b = (database, view)
+        }
+    }
+
+    private func bound() throws -> (database: SQLiteDatabase, view: String) {
+        guard let b = binding.withLock({ $0 }) else {
+            throw KappaError(.viewNotAttached, "the view store is not attached; register the view with Kappa.use")
+        }
+        return b
+    }
+
+    /// The raw bytes stored under `key`, or `nil`.
+    public func bytes(_ key: String) throws -> [UInt8]? {
+        let (database, view) = try bound()
+        return try database.withConnection { try ViewData.get($0, view: view, key: key) }
+    }
+
+    /// The value stored under `key`, decoded from JSON, or `nil`.
+    public func get<T: Decodable>(_ key: String, as type: T.Type = T.self) throws -> T? {
+        try bytes(key).map { try ViewData.decode(T.self, $0) }
+    }
+
+    /// All keys starting with `prefix`, in byte order, with their raw values.
+    public func scan(prefix: String = "") throws -> [(key: String, value: [UInt8])] {
+        let (database, view) = try bound()
+        return try database.withConnection { try ViewData.scan($0, view: view, prefix: prefix) }
+    }
+}
+
+/// The writes of one batch, applied together with the view's checkpoint when ``KappaView/map(_:_:)`` returns.
+///
+/// Reads see the committed data plus this batch's own writes. Valid only during the `map` call it was passed to.
+public final class ViewTransaction {
+    let view: String
+    private let database: SQLiteDatabase
+    /// Pending writes; `nil` marks a deletion.
+    private(set) var writes: [String: [UInt8]?] = [:]
+
+    init(view: String, database: SQLiteDatabase) {
+        self.view = view
+        self.database = database
+    }
+
+    /// The raw bytes under `key`, including this batch's writes.
+    public func bytes(_ key: String) throws -> [UInt8]? {
+        if let pending = writes[key] { return pending }
+        return try database.withConnection { try ViewData.get($0, view: view, key: key) }
+    }
+
+    /// The value under `key`, decoded from JSON, including this batch's writes.
+    public func get<T: Decodable>(_ key: String, as type: T.Type = T.self) throws -> T? {
+        try bytes(key).map { try ViewData.decode(T.self, $0) }
+    }
+
+    /// Stores raw bytes under `key`.
+    public func putBytes(_ key: String, _ value: [UInt8]) {
+        writes[key] = .some(value)
+    }
+
+    /// Stores `value`, JSON-encoded, under `key`.
+    public func put<T: Encodable>(_ key: String, _ value: T) throws {
+        do {
+            writes[key] = .some([UInt8](try JSONEncoder().encode(value)))
+        } catch {
+            throw KappaError(.encoding, "cannot encode the value for \(key)", cause: error)
+        }
+    }
+
+    /// Deletes `key`.
+    public func delete(_ key: String) {
+        writes[key] = .some(nil)
+    }
+}
+
+/// SQL for the view data table.
+enum ViewData {
+    static func get(_ c: SQLiteConnection, view: String, key: String) throws -> [UInt8]? {
+        var out: [UInt8]?
+        try c.query("SELECT value FROM view_data WHERE view = ? AND key = ?", [.text(view), .text(key)]) { out = $0.blob(0) }
+        return out
+    }
+
+    static func scan(_ c: SQLiteConnection, view: String, prefix: String) throws -> [(key: String, value: [UInt8])] {
+        var out = [(key: String, value: [UInt8])]()
+        try c.query("SELECT key, value FROM view_data WHERE view = ? AND substr(key, 1, ?) = ? ORDER BY key",
+                    [.text(view), .integer(Int64(prefix.utf8.count)), .text(prefix)]) { row in
+            out.append((row.text(0), row.blob(1)))
+        }
+        return out
+    }
+
+    static func apply(_ c: SQLiteConnection, view: String, writes: [String: [UInt8]?]) throws {
+        for (key, value) in writes {
+            if let value {
+                try c.run("INSERT INTO view_data(view, key, value) VALUES (?, ?, ?) ON CONFLICT(view, key) DO UPDATE SET value = excluded.value",
+                          [.text(view), .text(key), .blob(value)])
+            } else {
+                try c.run("DELETE FROM view_data WHERE view = ? AND key = ?", [.text(view), .text(key)])
+            }
+        }
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(bytes))
+        } catch {
+            throw KappaError(.encoding, "stored value does not decode as \(T.self)", cause: error)
+        }
+    }
+}

@@ -1,0 +1,75 @@
+public import Hypercore
+
+/// One entry delivered to a view: the feed it comes from, its sequence number there, and its decoded value.
+public struct KappaEntry<Value: Sendable>: Sendable {
+    /// The key of the feed holding the entry.
+    public var feed: PublicKey
+    /// The entry's sequence number in that feed.
+    public var seq: UInt64
+    /// The decoded value.
+    public var value: Value
+
+    /// Creates an entry.
+    public init(feed: PublicKey, seq: UInt64, value: Value) {
+        self.feed = feed
+        self.seq = seq
+        self.value = value
+    }
+}
+
+/// A materialized view: derived state built from every entry of every feed.
+///
+/// The core calls ``map(_:_:)`` with batches of at most ``maxBatch`` entries. Within a feed entries arrive in
+/// sequence order, each once; a batch may mix feeds. A view that keeps its data in the ``ViewTransaction`` it
+/// is given gets **exactly-once** indexing: the batch's writes and the view's checkpoint commit together.
+/// A view that keeps its data elsewhere provides ``stateStorage`` and gets at-least-once indexing.
+///
+/// ```swift
+/// struct SumView: KappaView {
+///     let store = ViewStore()
+///     func map(_ entries: [KappaEntry<Int>], _ transaction: ViewTransaction) throws {
+///         let sum: Int = try transaction.get("sum") ?? 0
+///         try transaction.put("sum", sum + entries.reduce(0) { $0 + $1.value })
+///     }
+///     var value: Int { get throws { try store.get("sum") ?? 0 } }
+/// }
+/// ```
+public protocol KappaView<Value>: Sendable {
+    /// The value type of the database the view is used with.
+    associatedtype Value: Sendable
+
+    /// The largest batch passed to ``map(_:_:)``. Default 100.
+    var maxBatch: Int { get }
+
+    /// The view's data in the core's store, for queries. The core attaches it in ``Kappa/use(_:version:_:)``.
+    /// Default: a fresh, unattached store (for views that keep their data elsewhere).
+    var store: ViewStore { get }
+
+    /// Indexes a batch. Writes made through `transaction` commit atomically with the view's progress; if this
+    /// throws, nothing of the batch is committed and the view stops (see ``Kappa/resume(_:)``).
+    func map(_ entries: [KappaEntry<Value>], _ transaction: ViewTransaction) async throws
+
+    /// Called after a batch was mapped and its progress committed. Default: nothing.
+    func indexed(_ entries: [KappaEntry<Value>]) async
+
+    /// Progress storage for a view that keeps its data outside the core's store (at-least-once indexing).
+    /// Default `nil`: progress lives in the core's store with the view's data (exactly-once).
+    var stateStorage: (any ViewStateStorage)? { get }
+}
+
+extension KappaView {
+    public var maxBatch: Int { 100 }
+    public var store: ViewStore { ViewStore() }
+    public func indexed(_ entries: [KappaEntry<Value>]) async {}
+    public var stateStorage: (any ViewStateStorage)? { nil }
+}
+
+/// Progress storage for views that keep their own data (the original kappa-core's fetch/store/clear state).
+public protocol ViewStateStorage: Sendable {
+    /// The stored progress, or `nil` when none was stored.
+    func fetchState() async throws -> [UInt8]?
+    /// Stores progress after a batch was mapped.
+    func storeState(_ state: [UInt8]) async throws
+    /// Wipes the view's data and progress (on a version change).
+    func clearState() async throws
+}

@@ -1,0 +1,287 @@
+import Hypercore
+
+/// Indexes one view: pulls batches of entries from every feed (per-feed order, round-robin across feeds),
+/// maps them, and commits the view's writes with its checkpoint.
+actor ViewIndexer<Value: Sendable> {
+    enum State {
+        /// Waiting for new entries.
+        case idle
+        /// A batch is being gathered or mapped.
+        case running
+        /// Stopped by ``pause()``; ``resume()`` restarts.
+        case paused
+        /// Stopped by an error; ``resume()`` retries from the last checkpoint.
+        case failed(KappaError)
+        /// Stopped for good.
+        case closed
+    }
+
+    let name: String
+    let version: Int64
+    private let view: any KappaView<Value>
+    private let encoding: ValueEncoding<Value>
+    private let database: SQLiteDatabase
+    private let changes: ChangeSignal
+    private let report: @Sendable (KappaError) -> Void
+
+    private var feeds: [Feed]
+    private var progress: [PublicKey: UInt64]
+    private var rotation = 0
+    private var state: State = .idle
+    private var wantPause = false
+    private var stopping = false
+    private var pauseWaiters: [CheckedContinuation<Void, Never>] = []
+    private var readyWaiters: [(target: [PublicKey: UInt64], continuation: CheckedContinuation<Void, any Error>)] = []
+    private var resumeWaiter: CheckedContinuation<Void, Never>?
+
+    init(name: String, version: Int64, view: any KappaView<Value>, encoding: ValueEncoding<Value>,
+         database: SQLiteDatabase, changes: ChangeSignal, feeds: [Feed], progress: [PublicKey: UInt64],
+         report: @escaping @Sendable (KappaError) -> Void) {
+        self.name = name
+        self.version = version
+        self.view = view
+        self.encoding = encoding
+        self.database = database
+        self.changes = changes
+        self.feeds = feeds
+        self.progress = progress
+        self.report = report
+    }
+
+    // MARK: The loop
+
+    /// Runs until ``stop()``.
+    func run() async {
+        while !stopping {
+            switch state {
+            case .paused, .failed:
+                await withCheckedContinuation { resumeWaiter = $0 }
+                continue
+            case .closed:
+                return
+            case .idle, .running:
+                break
+            }
+            let seen = changes.version
+            state = .running
+            let batch: [(feed: PublicKey, seq: UInt64, block: [UInt8])]
+            do {
+                batch = try await gather()
+            } catch {
+                if stopping { break }
+                fail(KappaError(.viewFailed, "view \(name): reading feeds failed", cause: error))
+                continue
+            }
+            if batch.isEmpty {
+                state = .idle
+                settleReadyWaiters()
+                if wantPause {
+                    enterPaused()
+                    continue
+                }
+                if stopping { break }
+                if await !changes.wait(after: seen) { break }
+                continue
+            }
+            do {
+                try await process(batch)
+            } catch let error as KappaError {
+                fail(error)
+                continue
+            } catch {
+                fail(KappaError(.viewFailed, "view \(name) failed", cause: error))
+                continue
+            }
+            if wantPause { enterPaused() }
+        }
+        state = .closed
+        finishWaiters()
+    }
+
+    /// Up to `maxBatch` entries: each feed with new entries gets a fair share, starting from a rotating feed so
+    /// that no feed starves; the remainder of the batch is filled from feeds that had more.
+    private func gather() async throws -> [(feed: PublicKey, seq: UInt64, block: [UInt8])] {
+        let maxBatch = max(1, view.maxBatch)
+        var batch = [(feed: PublicKey, seq: UInt64, block: [UInt8])]()
+        guard !feeds.isEmpty else { return batch }
+        let n = feeds.count
+        let share = max(1, maxBatch / n)
+        var hungry = [Feed]()
+        for i in 0..<n where batch.count < maxBatch {
+            let feed = feeds[(rotation + i) % n]
+            let start = progress[feed.key] ?? 0
+            let blocks = try await feed.getBatch(from: start, limit: min(share, maxBatch - batch.count))
+            for (offset, block) in blocks.enumerated() {
+                batch.append((feed.key, start + UInt64(offset), block))
+            }
+            if blocks.count == share { hungry.append(feed) }
+        }
+        for feed in hungry where batch.count < maxBatch {
+            let start = (progress[feed.key] ?? 0) + UInt64(share)
+            let blocks = try await feed.getBatch(from: start, limit: maxBatch - batch.count)
+            for (offset, block) in blocks.enumerated() {
+                batch.append((feed.key, start + UInt64(offset), block))
+            }
+        }
+        rotation = (rotation + 1) % n
+        return batch
+    }
+
+    private func process(_ batch: [(feed: PublicKey, seq: UInt64, block: [UInt8])]) async throws {
+        var next = progress
+        var entries = [KappaEntry<Value>]()
+        entries.reserveCapacity(batch.count)
+        for item in batch {
+            next[item.feed] = item.seq + 1
+            do {
+                entries.append(KappaEntry(feed: item.feed, seq: item.seq, value: try encoding.decode(item.block)))
+            } catch {
+                report(KappaError(.undecodableEntry, "feed \(item.feed) entry \(item.seq) does not decode; view \(name) skips it",
+                                  cause: error))
+            }
+        }
+        let transaction = ViewTransaction(view: name, database: database)
+        if !entries.isEmpty {
+            do {
+                try await view.map(entries, transaction)
+            } catch {
+                throw KappaError(.viewFailed, "view \(name): map failed", cause: error)
+            }
+        }
+        let writes = transaction.writes
+        if let storage = view.stateStorage {
+            if !writes.isEmpty {
+                try database.withConnection { c in try c.transaction { try ViewData.apply(c, view: name, writes: writes) } }
+            }
+            do {
+                try await storage.storeState(CoreStore.encodeProgress(next))
+            } catch {
+                throw KappaError(.viewFailed, "view \(name): storing its state failed", cause: error)
+            }
+        } else {
+            // Exactly once: the batch's writes and the checkpoint commit in one transaction.
+            try database.withConnection { c in
+                try c.transaction {
+                    try ViewData.apply(c, view: name, writes: writes)
+                    try CoreStore.storeCheckpoint(c, view: name, version: version, progress: next)
+                }
+            }
+        }
+        progress = next
+        if !entries.isEmpty { await view.indexed(entries) }
+        settleReadyWaiters()
+    }
+
+    private func fail(_ error: KappaError) {
+        state = .failed(error)
+        report(error)
+        if wantPause {
+            wantPause = false
+            resumePauseWaiters()
+        }
+        settleReadyWaiters()
+    }
+
+    private func enterPaused() {
+        wantPause = false
+        state = .paused
+        resumePauseWaiters()
+        settleReadyWaiters()
+    }
+
+    private func resumePauseWaiters() {
+        let waiters = pauseWaiters
+        pauseWaiters.removeAll()
+        for w in waiters { w.resume() }
+    }
+
+    // MARK: Control
+
+    /// Adds a feed (a new writer or a remote feed) to index from its start.
+    func add(_ feed: Feed) {
+        guard !feeds.contains(where: { $0.key == feed.key }) else { return }
+        feeds.append(feed)
+    }
+
+    /// Returns once everything in `target` (next sequence per feed) is indexed; at once when paused.
+    /// - Throws: the view's error when it failed; ``KappaError/Code/closed`` when closed.
+    func waitIndexed(_ target: [PublicKey: UInt64]) async throws {
+        switch state {
+        case .paused: return
+        case .failed(let error): throw error
+        case .closed: throw KappaError(.closed, "view \(name) is closed")
+        case .idle, .running: break
+        }
+        if isIndexed(target) { return }
+        try await withCheckedThrowingContinuation { readyWaiters.append((target, $0)) }
+    }
+
+    private func isIndexed(_ target: [PublicKey: UInt64]) -> Bool {
+        target.allSatisfy { (progress[$0.key] ?? 0) >= $0.value }
+    }
+
+    private func settleReadyWaiters() {
+        var keep = [(target: [PublicKey: UInt64], continuation: CheckedContinuation<Void, any Error>)]()
+        for waiter in readyWaiters {
+            switch state {
+            case .paused: waiter.continuation.resume()
+            case .failed(let error): waiter.continuation.resume(throwing: error)
+            case .closed: waiter.continuation.resume(throwing: KappaError(.closed, "view \(name) is closed"))
+            case .idle, .running:
+                if isIndexed(waiter.target) { waiter.continuation.resume() } else { keep.append(waiter) }
+            }
+        }
+        readyWaiters = keep
+    }
+
+    /// Stops indexing after the batch in flight is committed. Returns once stopped.
+    func pause() async {
+        switch state {
+        case .paused, .closed, .failed:
+            return
+        case .idle:
+            enterPaused()
+        case .running:
+            wantPause = true
+            await withCheckedContinuation { pauseWaiters.append($0) }
+        }
+    }
+
+    /// Restarts a paused view; retries a failed one from its last committed checkpoint.
+    func resume() async throws {
+        if wantPause {
+            wantPause = false
+            resumePauseWaiters()
+        }
+        switch state {
+        case .paused:
+            state = .idle
+        case .failed:
+            if let storage = view.stateStorage {
+                progress = try CoreStore.decodeProgress(try await storage.fetchState() ?? [])
+            } else {
+                progress = try database.withConnection { try CoreStore.checkpoint($0, view: name)?.progress ?? [:] }
+            }
+            state = .idle
+        case .idle, .running, .closed:
+            return
+        }
+        resumeWaiter?.resume()
+        resumeWaiter = nil
+    }
+
+    /// Ends the loop after the batch in flight.
+    func stop() {
+        stopping = true
+        resumeWaiter?.resume()
+        resumeWaiter = nil
+    }
+
+    private func finishWaiters() {
+        resumePauseWaiters()
+        settleReadyWaiters()
+    }
+
+    /// The current state (for tests and diagnostics).
+    var currentState: State { state }
+}
