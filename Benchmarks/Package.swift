@@ -20,7 +20,18 @@ let package = Package(
             ],
             path: "Benchmarks/FeedBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        )
+        ),
+        .executableTarget(
+            name: "KappaBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Hypercore", package: "KappaCore"),
+                .product(name: "KappaCore", package: "KappaCore"),
+                .product(name: "KappaTesting", package: "KappaCore"),
+            ],
+            path: "Benchmarks/KappaBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -60,11 +60,11 @@ enum CoreStore {
         try c.run("DELETE FROM view_data WHERE view = ?", [.text(view)])
     }
 
-    /// Progress as `array(fixed32(key) ‖ uint(next sequence))`, sorted by key.
+    /// Progress as `array(fixed32(key) ‖ uint(next sequence))` (in no particular order).
     static func encodeProgress(_ progress: [PublicKey: UInt64]) -> [UInt8] {
         var e = CompactEncoder(capacity: 1 + progress.count * 36)
         e.uint(progress.count)
-        for (key, next) in progress.sorted(by: { $0.key.hex < $1.key.hex }) {
+        for (key, next) in progress {
             e.fixed32(key)
             e.uint(next)
         }

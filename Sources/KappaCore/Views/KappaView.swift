@@ -47,10 +47,10 @@ public protocol KappaView<Value>: Sendable {
 
     /// Indexes a batch. Writes made through `transaction` commit atomically with the view's progress; if this
     /// throws, nothing of the batch is committed and the view stops (see ``Kappa/resume(_:)``).
-    func map(_ entries: [KappaEntry<Value>], _ transaction: ViewTransaction) async throws
+    nonisolated(nonsending) func map(_ entries: [KappaEntry<Value>], _ transaction: ViewTransaction) async throws
 
     /// Called after a batch was mapped and its progress committed. Default: nothing.
-    func indexed(_ entries: [KappaEntry<Value>]) async
+    nonisolated(nonsending) func indexed(_ entries: [KappaEntry<Value>]) async
 
     /// Progress storage for a view that keeps its data outside the core's store (at-least-once indexing).
     /// Default `nil`: progress lives in the core's store with the view's data (exactly-once).
@@ -60,7 +60,7 @@ public protocol KappaView<Value>: Sendable {
 extension KappaView {
     public var maxBatch: Int { 100 }
     public var store: ViewStore { ViewStore() }
-    public func indexed(_ entries: [KappaEntry<Value>]) async {}
+    public nonisolated(nonsending) func indexed(_ entries: [KappaEntry<Value>]) async {}
     public var stateStorage: (any ViewStateStorage)? { nil }
 }
 

@@ -129,16 +129,20 @@ actor ViewIndexer<Value: Sendable> {
 
     private func process(_ batch: [(feed: PublicKey, seq: UInt64, block: [UInt8])]) async throws {
         var next = progress
+        var blocks = [[UInt8]]()
+        blocks.reserveCapacity(batch.count)
+        for i in batch.indices {
+            blocks.append(batch[i].block)
+            next[batch[i].feed] = batch[i].seq + 1
+        }
+        let values = encoding.decodeAll(blocks) { i, error in
+            report(KappaError(.undecodableEntry,
+                              "feed \(batch[i].feed) entry \(batch[i].seq) does not decode; view \(name) skips it", cause: error))
+        }
         var entries = [KappaEntry<Value>]()
         entries.reserveCapacity(batch.count)
-        for item in batch {
-            next[item.feed] = item.seq + 1
-            do {
-                entries.append(KappaEntry(feed: item.feed, seq: item.seq, value: try encoding.decode(item.block)))
-            } catch {
-                report(KappaError(.undecodableEntry, "feed \(item.feed) entry \(item.seq) does not decode; view \(name) skips it",
-                                  cause: error))
-            }
+        for i in batch.indices {
+            if let value = values[i] { entries.append(KappaEntry(feed: batch[i].feed, seq: batch[i].seq, value: value)) }
         }
         let transaction = ViewTransaction(view: name, database: database)
         if !entries.isEmpty {
