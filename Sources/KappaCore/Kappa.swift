@@ -16,11 +16,15 @@ public struct KappaOptions: Sendable {
     public var durability: Durability
     /// How many undecodable-entry and view errors ``Kappa/errors`` buffers for a slow reader. Default 1,000.
     public var errorBuffer: Int
+    /// The most feed files kept open at once (each feed has four); idle ones are closed and reopened on
+    /// use. Default 256.
+    public var maxOpenFiles: Int
 
     /// Creates options.
-    public init(durability: Durability = .durable, errorBuffer: Int = 1000) {
+    public init(durability: Durability = .durable, errorBuffer: Int = 1000, maxOpenFiles: Int = 256) {
         self.durability = durability
         self.errorBuffer = errorBuffer
+        self.maxOpenFiles = maxOpenFiles
     }
 }
 
@@ -50,6 +54,7 @@ public actor Kappa<Value: Codable & Sendable> {
     private let options: KappaOptions
     private let database: SQLiteDatabase
     private let lock: FileStorage?
+    private let files: FilePool
     private let changes = ChangeSignal()
     private var feedList: [Feed] = []
     private var feedsByKey: [PublicKey: Feed] = [:]
@@ -69,6 +74,7 @@ public actor Kappa<Value: Codable & Sendable> {
         self.storage = storage
         self.encoding = encoding
         self.options = options
+        files = FilePool(capacity: options.maxOpenFiles)
         (errors, errorSink) = AsyncStream.makeStream(of: KappaError.self, bufferingPolicy: .bufferingNewest(max(1, options.errorBuffer)))
         switch storage {
         case .memory:
@@ -111,7 +117,8 @@ public actor Kappa<Value: Codable & Sendable> {
     private func feedDirectory(for key: PublicKey) throws -> any StorageDirectory {
         switch storage {
         case .memory: return MemoryDirectory()
-        case .directory(let path): return try FileDirectory(path: "\(path)/feeds/\(Hashing.discoveryKey(key).hex)")
+        case .directory(let path):
+            return try FileDirectory(path: "\(path)/feeds/\(Hashing.discoveryKey(key).hex)", pool: files)
         }
     }
 
@@ -124,7 +131,7 @@ public actor Kappa<Value: Codable & Sendable> {
         let known = Set(keys.map { Hashing.discoveryKey($0).hex })
         let present = (try? FileManager.default.contentsOfDirectory(atPath: path + "/feeds")) ?? []
         for name in present.sorted() where !known.contains(name) {
-            let directory = try FileDirectory(path: "\(path)/feeds/\(name)")
+            let directory = try FileDirectory(path: "\(path)/feeds/\(name)", pool: files)
             guard directory.exists("oplog") else { continue }
             let feed = try Feed.open(storage: directory, options: feedOptions)
             try database.withConnection { try CoreStore.addFeed($0, key: feed.key, writable: feed.writable) }
@@ -226,6 +233,9 @@ public actor Kappa<Value: Codable & Sendable> {
     public func feeds() -> [Feed] {
         feedList
     }
+
+    /// How many feed files are open now (bounded by ``KappaOptions/maxOpenFiles``).
+    var openFeedFiles: Int { files.openCount }
 
     /// The names of the local writers.
     public func writerNames() -> [String] {

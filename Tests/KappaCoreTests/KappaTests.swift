@@ -243,3 +243,27 @@ import KappaTesting
         try await bytes.close()
     }
 }
+
+@Suite(.timeLimit(.minutes(2))) struct OpenFileTests {
+    @Test func manyFeedsStayWithinTheOpenFileBound() async throws {
+        try await withTemporaryDirectory { dir in
+            let options = KappaOptions(durability: .relaxed, maxOpenFiles: 12)
+            let core = try await Kappa<Int>(path: dir.path, options: options)
+            let sum = SumView()
+            try await core.use("sum", sum)
+            for w in 0..<40 {
+                try await core.writer("w\(w)").append(contentsOf: [w, 1])
+            }
+            try await core.ready()
+            #expect(try sum.value == (0..<40).reduce(0, +) + 40)
+            #expect(await core.openFeedFiles <= 12)
+            try await core.close()
+
+            let reopened = try await Kappa<Int>(path: dir.path, options: options)
+            #expect(await reopened.feeds().count == 40)
+            for feed in await reopened.feeds() { #expect(await feed.length == 2) }
+            #expect(await reopened.openFeedFiles <= 12)
+            try await reopened.close()
+        }
+    }
+}

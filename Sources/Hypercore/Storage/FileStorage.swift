@@ -5,29 +5,12 @@ import Musl
 #endif
 import Synchronization
 
-/// A file accessed with `pread`/`pwrite`/`pwritev`/`ftruncate`/`fdatasync`.
-public final class FileStorage: RandomAccessStorage {
-    private let fd: Int32
-    private let path: String
-    private let closed = Atomic<Bool>(false)
+/// Positional I/O on one open descriptor: the system calls every file backend shares.
+struct DescriptorIO {
+    let fd: Int32
+    let path: String
 
-    /// Opens (creating if missing) the file at `path`.
-    /// - Parameter readOnly: opens without write access.
-    public init(path: String, readOnly: Bool = false) throws {
-        self.path = path
-        fd = try System.open(path, flags: (readOnly ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC)
-    }
-
-    deinit {
-        if !closed.load(ordering: .acquiring) { Glibc.close(fd) }
-    }
-
-    private func checkOpen() throws {
-        if closed.load(ordering: .relaxed) { throw StorageError(.closed, "\(path) is closed") }
-    }
-
-    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
-        try checkOpen()
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
         var total = 0
         while total < buffer.count {
             let n = try System.call("pread \(path)") {
@@ -39,8 +22,7 @@ public final class FileStorage: RandomAccessStorage {
         return total
     }
 
-    public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
-        try checkOpen()
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
         var total = 0
         while total < bytes.count {
             total += try System.call("pwrite \(path)") {
@@ -49,88 +31,120 @@ public final class FileStorage: RandomAccessStorage {
         }
     }
 
-    public func write(chunks: [[UInt8]], at offset: UInt64) throws {
-        try checkOpen()
-        var position = off_t(offset)
+    func write(chunks: [[UInt8]], at offset: UInt64) throws {
+        var position = offset
         var start = 0
         let maxVectors = 1024  // IOV_MAX on Linux
         while start < chunks.count {
             let end = min(start + maxVectors, chunks.count)
-            try Self.withIOVecs(chunks[start..<end]) { (iov: UnsafeBufferPointer<iovec>, total: Int) throws in
-                var written = 0
-                while written < total {
-                    if written == 0 {
-                        written += try System.call("pwritev \(path)") {
-                            pwritev(fd, iov.baseAddress!, Int32(iov.count), position)
-                        }
-                    } else {
-                        // A short vectored write (rare): finish the remainder chunk by chunk.
-                        var skip = written
-                        for v in iov {
-                            let len = v.iov_len
-                            if skip >= len { skip -= len; continue }
-                            let raw = UnsafeRawBufferPointer(start: v.iov_base! + skip, count: len - skip)
-                            try write(raw, at: UInt64(position) + UInt64(written))
-                            written += len - skip
-                            skip = 0
-                        }
+            let slice = chunks[start..<end]
+            let total = slice.reduce(0) { $0 + $1.count }
+            var iovecs = [iovec]()
+            iovecs.reserveCapacity(slice.count)
+            // The arrays outlive the call: `chunks` is borrowed for its whole duration.
+            for chunk in slice where !chunk.isEmpty {
+                chunk.withUnsafeBytes { b in
+                    iovecs.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: b.baseAddress!), iov_len: b.count))
+                }
+            }
+            if !iovecs.isEmpty {
+                let written = try withExtendedLifetime(chunks) {
+                    try iovecs.withUnsafeBufferPointer { iov in
+                        try System.call("pwritev \(path)") { pwritev(fd, iov.baseAddress!, Int32(iov.count), off_t(position)) }
                     }
                 }
-                position += off_t(total)
+                if written < total {
+                    // A short vectored write (rare): finish the remainder chunk by chunk.
+                    var skip = written
+                    var at = position + UInt64(written)
+                    for chunk in slice {
+                        if skip >= chunk.count {
+                            skip -= chunk.count
+                            continue
+                        }
+                        try chunk.withUnsafeBytes { b in
+                            try write(UnsafeRawBufferPointer(rebasing: b[skip...]), at: at)
+                        }
+                        at += UInt64(chunk.count - skip)
+                        skip = 0
+                    }
+                }
             }
+            position += UInt64(total)
             start = end
         }
     }
 
-    private static func withIOVecs<R>(
-        _ chunks: ArraySlice<[UInt8]>,
-        _ body: (UnsafeBufferPointer<iovec>, Int) throws -> R
-    ) throws -> R {
-        // The arrays stay alive for the duration of the call: `chunks` is borrowed by the caller.
-        var iovecs = [iovec]()
-        iovecs.reserveCapacity(chunks.count)
-        var total = 0
-        for chunk in chunks where !chunk.isEmpty {
-            chunk.withUnsafeBytes { b in
-                iovecs.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: b.baseAddress!), iov_len: b.count))
-            }
-            total += chunk.count
-        }
-        if iovecs.isEmpty {
-            return try body(UnsafeBufferPointer(start: nil, count: 0), 0)
-        }
-        return try withExtendedLifetime(chunks) { () throws -> R in
-            try iovecs.withUnsafeBufferPointer { (p: UnsafeBufferPointer<iovec>) throws -> R in try body(p, total) }
-        }
-    }
-
-    public func truncate(to size: UInt64) throws {
-        try checkOpen()
+    func truncate(to size: UInt64) throws {
         _ = try System.call("ftruncate \(path)") { ftruncate(fd, off_t(size)) }
     }
 
-    public func size() throws -> UInt64 {
-        try checkOpen()
+    func size() throws -> UInt64 {
         var st = stat()
         _ = try System.call("fstat \(path)") { fstat(fd, &st) }
         return UInt64(st.st_size)
     }
 
-    public func sync() throws {
-        try checkOpen()
+    func sync() throws {
         _ = try System.call("fdatasync \(path)") { fdatasync(fd) }
+    }
+}
+
+/// A file accessed with `pread`/`pwrite`/`pwritev`/`ftruncate`/`fdatasync`, open for its whole life.
+public final class FileStorage: RandomAccessStorage {
+    private let io: DescriptorIO
+    private let closed = Atomic<Bool>(false)
+
+    /// Opens (creating if missing) the file at `path`.
+    /// - Parameter readOnly: opens without write access.
+    public init(path: String, readOnly: Bool = false) throws {
+        let fd = try System.open(path, flags: (readOnly ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC)
+        io = DescriptorIO(fd: fd, path: path)
+    }
+
+    deinit {
+        if !closed.load(ordering: .acquiring) { Glibc.close(io.fd) }
+    }
+
+    private func checked() throws -> DescriptorIO {
+        if closed.load(ordering: .relaxed) { throw StorageError(.closed, "\(io.path) is closed") }
+        return io
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        try checked().read(into: buffer, at: offset)
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        try checked().write(bytes, at: offset)
+    }
+
+    public func write(chunks: [[UInt8]], at offset: UInt64) throws {
+        try checked().write(chunks: chunks, at: offset)
+    }
+
+    public func truncate(to size: UInt64) throws {
+        try checked().truncate(to: size)
+    }
+
+    public func size() throws -> UInt64 {
+        try checked().size()
+    }
+
+    public func sync() throws {
+        try checked().sync()
     }
 
     public func close() throws {
         if closed.exchange(true, ordering: .acquiringAndReleasing) { return }
-        _ = try System.call("close \(path)") { Glibc.close(fd) }
+        _ = try System.call("close \(io.path)") { Glibc.close(io.fd) }
     }
 
     /// Takes an exclusive advisory lock (`flock`), failing at once with ``StorageError/Code/locked``
-    /// when another process holds it.
+    /// when another process or handle holds it.
     public func lockExclusive() throws {
-        try checkOpen()
-        _ = try System.call("flock \(path)") { flock(fd, LOCK_EX | LOCK_NB) }
+        let io = try checked()
+        _ = try System.call("flock \(io.path)") { flock(io.fd, LOCK_EX | LOCK_NB) }
     }
 }
 
@@ -138,15 +152,20 @@ public final class FileStorage: RandomAccessStorage {
 public struct FileDirectory: StorageDirectory {
     /// The directory path.
     public let path: String
+    /// When set, files share this pool's bounded set of open descriptors.
+    public let pool: FilePool?
 
     /// A directory at `path`, created with its parents if missing.
-    public init(path: String) throws {
+    /// - Parameter pool: a pool bounding how many files are open at once (for databases of many feeds).
+    public init(path: String, pool: FilePool? = nil) throws {
         self.path = path
+        self.pool = pool
         try System.makeDirectory(path)
     }
 
     public func open(_ name: String) throws -> any RandomAccessStorage {
-        try FileStorage(path: path + "/" + name)
+        if let pool { return try PooledFile(path: path + "/" + name, pool: pool) }
+        return try FileStorage(path: path + "/" + name)
     }
 
     public func exists(_ name: String) -> Bool {
