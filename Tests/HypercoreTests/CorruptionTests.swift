@@ -87,7 +87,7 @@ import KappaTesting
             let (_, full) = try await Self.snapshot(into: base)
             let oplog = base.appendingPathComponent("snapshot/oplog")
             let size = try FileManager.default.attributesOfItem(atPath: oplog.path)[.size] as! Int
-            var rng = SplitMix(seed: 7)
+            var rng = SeededGenerator(seed: 7)
             let offsets = (0..<60).map { _ in Int.random(in: 8192..<size, using: &rng) }
                 + (0..<30).map { _ in Int.random(in: 0..<400, using: &rng) }
                 + (0..<30).map { _ in Int.random(in: 4096..<4496, using: &rng) }
@@ -105,7 +105,7 @@ import KappaTesting
             _ = try await Self.snapshot(into: base)
             let tree = base.appendingPathComponent("snapshot/tree")
             let size = try FileManager.default.attributesOfItem(atPath: tree.path)[.size] as! Int
-            var rng = SplitMix(seed: 11)
+            var rng = SeededGenerator(seed: 11)
             var rejected = 0
             for _ in 0..<80 {
                 let offset = Int.random(in: 0..<size, using: &rng)

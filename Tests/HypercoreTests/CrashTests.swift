@@ -5,34 +5,12 @@ import KappaTesting
 
 /// Kills a writing child process with SIGKILL at random moments and checks what reopens.
 @Suite(.serialized) struct CrashTests {
-    static var childPath: String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("CrashWriter").path
-    }
-
-    /// Reads the child's output lines until it reports ready, then lets it run `millis` and kills it.
-    /// Returns the last length the child acknowledged.
+    /// Runs the writer for `millis` after it is ready, kills it, and returns the last length it acknowledged.
     static func runChild(directory: String, mode: String, durability: String, millis: Int) throws -> UInt64 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: childPath)
-        process.arguments = [directory, mode, durability]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let start = Date()
-        var output = Data()
-        // Wait for "ready" so the kill lands during appends, not during start-up.
-        while !String(decoding: output, as: UTF8.self).contains("\n"), Date().timeIntervalSince(start) < 30 {
-            output.append(pipe.fileHandleForReading.availableData)
-        }
-        usleep(UInt32(millis * 1000))
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        output.append(pipe.fileHandleForReading.readDataToEndOfFile())
-        let lines = String(decoding: output, as: UTF8.self).split(separator: "\n")
+        let output = try ChildProcess.runAndKill(ChildProcess.sibling(named: "CrashWriter"),
+                                                 arguments: [directory, mode, durability], readyMarker: "\n", millis: millis)
         // The last complete line (the final one may be cut mid-write).
-        let numbers = lines.dropLast().compactMap { UInt64($0) }
-        return numbers.last ?? 0
+        return output.split(separator: "\n").dropLast().compactMap { UInt64($0) }.last ?? 0
     }
 
     static func verifyFeed(at directory: String) async throws -> UInt64 {

@@ -61,7 +61,7 @@ import KappaTesting
         let replica = try Feed.replica(key: writer.key)
         try await replica.receive(try await writer.proof(for: ProofRequest(upgrade: .init(start: 0, length: UInt64(count)))))
         var order = Array(0..<UInt64(count))
-        var rng = SplitMix(seed: 42)
+        var rng = SeededGenerator(seed: 42)
         order.shuffle(using: &rng)
         for (n, index) in order.enumerated() {
             let nodes = try await replica.missingNodes(2 * index)
@@ -243,18 +243,5 @@ import KappaTesting
             await #expect { try await reopened.get(5) } throws: { ($0 as? HypercoreError)?.code == .blockNotAvailable }
             try await reopened.close()
         }
-    }
-}
-
-/// A seeded generator so shuffles are repeatable.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+import KappaTesting
 @testable import KappaCore
 
 /// Accepts a number or an array of numbers, so a misattributed element would still decode.
@@ -40,7 +41,7 @@ enum Loose: Codable, Sendable, Equatable {
     /// Whatever mix of blocks, batch decoding gives exactly what decoding each block alone gives.
     @Test(arguments: 0..<40)
     func batchDecodingEqualsSingleDecoding(seed: Int) {
-        var rng = SeededRandom(seed: UInt64(seed))
+        var rng = SeededGenerator(seed: UInt64(seed))
         let picks = (0..<(2 + seed % 7)).map { _ in Self.blocks[Int(rng.next() % UInt64(Self.blocks.count))] }
         let blocks = picks.map { Array($0.utf8) }
         let encoding = ValueEncoding<Loose>.json
@@ -53,17 +54,5 @@ enum Loose: Codable, Sendable, Equatable {
         let encoding = ValueEncoding<Int>.json
         let blocks = try (0..<50).map { try encoding.encode($0) }
         #expect(encoding.decodeAll(blocks) { _, _ in Issue.record("undecodable") } == Array(0..<50))
-    }
-}
-
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

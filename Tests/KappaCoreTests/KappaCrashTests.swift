@@ -7,35 +7,14 @@ import KappaTesting
 /// SIGKILLs a child that appends to two writers while a sum view indexes into the core's store; after every
 /// kill the reopened sum must equal the total of all entries exactly (no double count, no lost entry).
 @Suite(.serialized) struct KappaCrashTests {
-    static var childPath: String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("KappaCrashWriter").path
-    }
-
-    static func runChild(directory: String, millis: Int) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: childPath)
-        process.arguments = [directory]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let start = Date()
-        var output = Data()
-        while !String(decoding: output, as: UTF8.self).contains("ready"), Date().timeIntervalSince(start) < 30 {
-            output.append(pipe.fileHandleForReading.availableData)
-        }
-        usleep(UInt32(millis * 1000))
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
     @Test(.timeLimit(.minutes(5)))
     func sumIsExactAfterEveryKill() async throws {
         try await withTemporaryDirectory { dir in
             var previousTotal = 0
             var resumedFromChildCheckpoint = 0
             for round in 0..<20 {
-                try Self.runChild(directory: dir.path, millis: Int.random(in: 10...150))
+                _ = try ChildProcess.runAndKill(ChildProcess.sibling(named: "KappaCrashWriter"), arguments: [dir.path],
+                                               readyMarker: "ready", millis: Int.random(in: 10...150))
                 let core = try await Kappa<Int>(path: dir.path, options: KappaOptions(durability: .relaxed))
                 // What the view had committed before the kill, read before anything else indexes.
                 let sum = SumView()

@@ -470,7 +470,7 @@ public actor Feed {
             guard block.index < newLength else {
                 throw HypercoreError(.invalidProof, "block \(block.index) is beyond the proven length \(newLength)")
             }
-            let offset = try byteOffset(of: block.index, roots: verified.upgrade?.roots ?? tree.roots)
+            let offset = try tree.locate(block: block.index, under: verified.upgrade?.roots ?? tree.roots).offset
             readAhead.invalidate()
             try files.data.write(block.value, at: offset)
         }
@@ -485,33 +485,6 @@ public actor Feed {
             }
         }
         try await finishWrite()
-    }
-
-    /// The byte offset of a block under `roots`, walking the stored nodes.
-    private func byteOffset(of block: UInt64, roots: [TreeNode]) throws -> UInt64 {
-        let target = 2 * block
-        var offset: UInt64 = 0
-        for root in roots {
-            if FlatTree.rightSpan(root.index) < target {
-                offset += root.size
-                continue
-            }
-            var current = root.index
-            while current != target {
-                guard let (left, right) = FlatTree.children(current) else { break }
-                if target <= FlatTree.rightSpan(left) {
-                    current = left
-                } else {
-                    guard let node = try tree.nodes.get(left) else {
-                        throw HypercoreError(.invalidProof, "node \(left) needed to place block \(block) is missing")
-                    }
-                    offset += node.size
-                    current = right
-                }
-            }
-            return offset
-        }
-        throw HypercoreError(.invalidProof, "block \(block) is not under the roots")
     }
 
     // MARK: Live reading

@@ -114,6 +114,15 @@ final class MerkleTree {
             lastRange = (block, offset, leaf.size)
             return (offset, leaf.size, leaf.hash)
         }
+        let (offset, leaf) = try locate(block: block, under: roots)
+        try checkBounds(block, offset, leaf.size)
+        lastRange = (block, offset, leaf.size)
+        return (offset, leaf.size, leaf.hash)
+    }
+
+    /// Walks down from `roots` to block `block`: its byte offset (the sizes of everything to its left) and its
+    /// leaf node. Works for any roots whose nodes are stored (the current ones, or a verified upgrade's).
+    func locate(block: UInt64, under roots: [TreeNode]) throws -> (offset: UInt64, leaf: TreeNode) {
         let target = 2 * block
         var offset: UInt64 = 0
         for root in roots {
@@ -134,11 +143,9 @@ final class MerkleTree {
             guard current.index == target else {
                 throw HypercoreError(.corrupt, "tree: no path from root \(root.index) to block \(block)")
             }
-            try checkBounds(block, offset, current.size)
-            lastRange = (block, offset, current.size)
-            return (offset, current.size, current.hash)
+            return (offset, current)
         }
-        throw HypercoreError(.corrupt, "block \(block) is not under any root")
+        throw HypercoreError(.invalidProof, "block \(block) is not under the roots")
     }
 
     /// Stored node sizes are not trusted blindly: a block must lie inside the signed byte length.

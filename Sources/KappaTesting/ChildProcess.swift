@@ -1,0 +1,33 @@
+import Foundation
+
+/// Runs helper executables for crash tests: start, wait until ready, kill with SIGKILL.
+public enum ChildProcess {
+    /// The path of an executable built next to the running test binary (same build directory).
+    public static func sibling(named name: String) -> String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent(name).path
+    }
+
+    /// Starts `path` with `arguments`, waits (up to 30 s) until its output contains `marker`, lets it run for
+    /// `millis` milliseconds, kills it with SIGKILL and returns everything it printed.
+    public static func runAndKill(_ path: String, arguments: [String], readyMarker marker: String, millis: Int) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let start = Date()
+        var output = Data()
+        while !String(decoding: output, as: UTF8.self).contains(marker), Date().timeIntervalSince(start) < 30 {
+            let chunk = pipe.fileHandleForReading.availableData
+            if chunk.isEmpty { break }  // the child exited
+            output.append(chunk)
+        }
+        usleep(UInt32(millis * 1000))
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        output.append(pipe.fileHandleForReading.readDataToEndOfFile())
+        return String(decoding: output, as: UTF8.self)
+    }
+}
