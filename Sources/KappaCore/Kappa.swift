@@ -126,8 +126,11 @@ public actor Kappa<Value: Codable & Sendable> {
 
     private func loadFeeds() throws {
         guard case .directory(let path) = storage else { return }
-        var keys = try database.withConnection { try CoreStore.feeds($0) }
-        // A feed directory created just before a crash may be missing from the list: adopt it.
+        let keys = try database.withConnection { try CoreStore.feeds($0) }
+        for key in keys {
+            register(try Feed.open(storage: try feedDirectory(for: key), key: key, options: feedOptions))
+        }
+        // A feed directory created just before a crash may be missing from the list: adopt it at the end.
         let known = Set(keys.map { Hashing.discoveryKey($0).hex })
         let present = (try? FileManager.default.contentsOfDirectory(atPath: path + "/feeds")) ?? []
         for name in present.sorted() where !known.contains(name) {
@@ -136,27 +139,18 @@ public actor Kappa<Value: Codable & Sendable> {
             let feed = try Feed.open(storage: directory, options: feedOptions)
             try database.withConnection { try CoreStore.addFeed($0, key: feed.key, writable: feed.writable) }
             register(feed)
-            keys.removeAll { $0 == feed.key }
         }
-        for key in keys where feedsByKey[key] == nil {
-            register(try Feed.open(storage: try feedDirectory(for: key), key: key, options: feedOptions))
-        }
-        // Keep the stored order.
-        let order = try database.withConnection { try CoreStore.feeds($0) }
-        feedList = order.compactMap { feedsByKey[$0] }
         for (name, key) in try database.withConnection({ try CoreStore.writers($0) }) {
             if let feed = feedsByKey[key], feed.writable { writers[name] = feed }
         }
     }
 
+    /// Adds `feed` to the feed list and wakes the views when it changes.
     private func register(_ feed: Feed) {
         feedList.append(feed)
         feedsByKey[feed.key] = feed
         let changes = self.changes
         feed.onChange { changes.notify() }
-        for (indexer, _) in indexers.values {
-            Task { await indexer.add(feed) }
-        }
     }
 
     private func checkOpen() throws {
@@ -183,11 +177,9 @@ public actor Kappa<Value: Codable & Sendable> {
         return KappaWriter(feed: feed, name: name, encoding: encoding)
     }
 
+    /// Registers a feed created after opening and hands it to every view.
     private func addToIndexers(_ feed: Feed) async throws {
-        feedList.append(feed)
-        feedsByKey[feed.key] = feed
-        let changes = self.changes
-        feed.onChange { changes.notify() }
+        register(feed)
         for name in viewOrder {
             await indexers[name]?.indexer.add(feed)
         }

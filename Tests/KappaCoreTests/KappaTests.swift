@@ -175,6 +175,29 @@ import KappaTesting
         }
     }
 
+    @Test func feedDirectoryMissingFromTheListIsAdopted() async throws {
+        try await withTemporaryDirectory { dir in
+            let core = try await Kappa<Int>(path: dir.path)
+            let named = try await core.writer("named").key
+            try await core.close()
+            // As if a crash hit between creating a feed and recording it.
+            let pair = KeyPair.random()
+            let orphanDirectory = dir.appendingPathComponent("feeds/\(Hashing.discoveryKey(pair.publicKey).hex)").path
+            let orphan = try Feed.create(storage: try FileDirectory(path: orphanDirectory), keyPair: pair)
+            try await orphan.append(Array("7".utf8))
+            try await orphan.close()
+
+            let reopened = try await Kappa<Int>(path: dir.path)
+            #expect(await reopened.feeds().map(\.key) == [named, pair.publicKey])
+            let sum = SumView()
+            try await reopened.use("sum", sum)
+            try await reopened.ready()
+            #expect(try sum.value == 7)
+            #expect(try await reopened.writer("named").key == named)
+            try await reopened.close()
+        }
+    }
+
     @Test func secondOpenIsLocked() async throws {
         try await withTemporaryDirectory { dir in
             let core = try await Kappa<Int>(path: dir.path)
