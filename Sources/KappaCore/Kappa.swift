@@ -55,8 +55,7 @@ public actor Kappa<Value: Codable & Sendable> {
     private let database: SQLiteDatabase
     private let lock: FileStorage?
     private let files: FilePool
-    private let changes = ChangeSignal()
-    private var feedList: [Feed] = []
+    private let feedSet = FeedSet()
     private var feedsByKey: [PublicKey: Feed] = [:]
     private var writers: [String: Feed] = [:]
     private var indexers: [String: (indexer: ViewIndexer<Value>, task: Task<Void, Never>)] = [:]
@@ -145,12 +144,10 @@ public actor Kappa<Value: Codable & Sendable> {
         }
     }
 
-    /// Adds `feed` to the feed list and wakes the views when it changes.
+    /// Adds `feed` to the feed set the views read from.
     private func register(_ feed: Feed) {
-        feedList.append(feed)
         feedsByKey[feed.key] = feed
-        let changes = self.changes
-        feed.onChange { changes.notify() }
+        feedSet.add(feed)
     }
 
     private func checkOpen() throws {
@@ -173,17 +170,8 @@ public actor Kappa<Value: Codable & Sendable> {
             }
         }
         writers[name] = feed
-        try await addToIndexers(feed)
-        return KappaWriter(feed: feed, name: name, encoding: encoding)
-    }
-
-    /// Registers a feed created after opening and hands it to every view.
-    private func addToIndexers(_ feed: Feed) async throws {
         register(feed)
-        for name in viewOrder {
-            await indexers[name]?.indexer.add(feed)
-        }
-        changes.notify()
+        return KappaWriter(feed: feed, name: name, encoding: encoding)
     }
 
     /// Adds a remote (read-only) feed by key, or returns the feed already known under that key.
@@ -192,7 +180,7 @@ public actor Kappa<Value: Codable & Sendable> {
         if let feed = feedsByKey[key] { return feed }
         let feed = try Feed.replica(key: key, storage: try feedDirectory(for: key), options: feedOptions)
         try database.withConnection { try CoreStore.addFeed($0, key: key, writable: false) }
-        try await addToIndexers(feed)
+        register(feed)
         return feed
     }
 
@@ -223,7 +211,7 @@ public actor Kappa<Value: Codable & Sendable> {
 
     /// All feeds, local and remote, in the order they were added (stable across restarts).
     public func feeds() -> [Feed] {
-        feedList
+        feedSet.feeds
     }
 
     /// How many feed files are open now (bounded by ``KappaOptions/maxOpenFiles``).
@@ -270,7 +258,7 @@ public actor Kappa<Value: Codable & Sendable> {
         guard indexers[name] == nil else { throw KappaError(.duplicateView, "a view named \(name) is already used") }
         let errorSink = self.errorSink
         let indexer = ViewIndexer(name: name, version: version, view: view, encoding: encoding, database: database,
-                                  changes: changes, feeds: feedList, progress: progress,
+                                  feeds: feedSet, progress: progress,
                                   report: { errorSink.yield($0) })
         let task = Task { await indexer.run() }
         indexers[name] = (indexer, task)
@@ -303,7 +291,7 @@ public actor Kappa<Value: Codable & Sendable> {
         try checkOpen()
         let targets = try resolve(names)
         var target: [PublicKey: UInt64] = [:]
-        for feed in feedList { target[feed.key] = await feed.contiguousLength }
+        for feed in feedSet.feeds { target[feed.key] = await feed.contiguousLength }
         for indexer in targets { try await indexer.waitIndexed(target) }
     }
 
@@ -336,10 +324,10 @@ public actor Kappa<Value: Codable & Sendable> {
         if isClosed { return }
         isClosed = true
         for name in viewOrder { await indexers[name]?.indexer.stop() }
-        changes.close()
+        feedSet.changes.close()
         for name in viewOrder { await indexers[name]?.task.value }
         var failure: (any Error)?
-        for feed in feedList {
+        for feed in feedSet.feeds {
             do { try await feed.close() } catch { failure = failure ?? error }
         }
         database.close()

@@ -1,12 +1,12 @@
 import Hypercore
 
-/// Indexes one view: pulls batches of entries from every feed (per-feed order, round-robin across feeds),
-/// maps them, and commits the view's writes with its checkpoint.
+/// Indexes one view: consumes the ``MergedEntries`` of all feeds from its checkpoint, maps each batch, and
+/// commits the view's writes with its new checkpoint.
 actor ViewIndexer<Value: Sendable> {
     enum State {
-        /// Waiting for new entries.
+        /// Waiting for the next batch.
         case idle
-        /// A batch is being gathered or mapped.
+        /// A batch is being mapped and committed.
         case running
         /// Stopped by ``pause()``; ``resume()`` restarts.
         case paused
@@ -21,12 +21,11 @@ actor ViewIndexer<Value: Sendable> {
     private let view: any KappaView<Value>
     private let encoding: ValueEncoding<Value>
     private let database: SQLiteDatabase
-    private let changes: ChangeSignal
+    private let feeds: FeedSet
     private let report: @Sendable (KappaError) -> Void
 
-    private var feeds: [Feed]
+    /// The committed checkpoint: the next sequence number per feed.
     private var progress: [PublicKey: UInt64]
-    private var rotation = 0
     private var state: State = .idle
     private var wantPause = false
     private var stopping = false
@@ -35,14 +34,13 @@ actor ViewIndexer<Value: Sendable> {
     private var resumeWaiter: CheckedContinuation<Void, Never>?
 
     init(name: String, version: Int64, view: any KappaView<Value>, encoding: ValueEncoding<Value>,
-         database: SQLiteDatabase, changes: ChangeSignal, feeds: [Feed], progress: [PublicKey: UInt64],
+         database: SQLiteDatabase, feeds: FeedSet, progress: [PublicKey: UInt64],
          report: @escaping @Sendable (KappaError) -> Void) {
         self.name = name
         self.version = version
         self.view = view
         self.encoding = encoding
         self.database = database
-        self.changes = changes
         self.feeds = feeds
         self.progress = progress
         self.report = report
@@ -52,9 +50,13 @@ actor ViewIndexer<Value: Sendable> {
 
     /// Runs until ``stop()``.
     func run() async {
+        // Positions run ahead of `progress` by the batch being mapped; after a pause or a failure the
+        // sequence restarts from the committed checkpoint.
+        var batches: MergedEntries.Iterator?
         while !stopping {
             switch state {
             case .paused, .failed:
+                batches = nil
                 await withCheckedContinuation { resumeWaiter = $0 }
                 continue
             case .closed:
@@ -62,29 +64,24 @@ actor ViewIndexer<Value: Sendable> {
             case .idle, .running:
                 break
             }
-            let seen = changes.version
-            state = .running
-            let batch: [(feed: PublicKey, seq: UInt64, block: [UInt8])]
+            if batches == nil {
+                batches = MergedEntries(feeds: feeds, start: progress, maxBatch: view.maxBatch, live: true).makeAsyncIterator()
+            }
+            state = .idle
+            let batch: [FeedBlock]?
             do {
-                batch = try await gather()
+                batch = try await batches!.next()
             } catch {
                 if stopping { break }
                 fail(KappaError(.viewFailed, "view \(name): reading feeds failed", cause: error))
                 continue
             }
-            if batch.isEmpty {
-                state = .idle
-                settleReadyWaiters()
-                if wantPause {
-                    enterPaused()
-                    continue
-                }
-                if stopping { break }
-                if await !changes.wait(after: seen) { break }
-                continue
-            }
+            guard let batch else { break }  // the database is closing
+            guard case .idle = state, !stopping else { continue }  // paused while waiting: not mapped
+            state = .running
             do {
                 try await process(batch)
+                state = .idle
             } catch let error as KappaError {
                 fail(error)
                 continue
@@ -98,41 +95,12 @@ actor ViewIndexer<Value: Sendable> {
         finishWaiters()
     }
 
-    /// Up to `maxBatch` entries: each feed with new entries gets a fair share, starting from a rotating feed so
-    /// that no feed starves; the remainder of the batch is filled from feeds that had more.
-    private func gather() async throws -> [(feed: PublicKey, seq: UInt64, block: [UInt8])] {
-        let maxBatch = max(1, view.maxBatch)
-        var batch = [(feed: PublicKey, seq: UInt64, block: [UInt8])]()
-        guard !feeds.isEmpty else { return batch }
-        let n = feeds.count
-        let share = max(1, maxBatch / n)
-        var hungry = [Feed]()
-        for i in 0..<n where batch.count < maxBatch {
-            let feed = feeds[(rotation + i) % n]
-            let start = progress[feed.key] ?? 0
-            let blocks = try await feed.getBatch(from: start, limit: min(share, maxBatch - batch.count))
-            for (offset, block) in blocks.enumerated() {
-                batch.append((feed.key, start + UInt64(offset), block))
-            }
-            if blocks.count == share { hungry.append(feed) }
-        }
-        for feed in hungry where batch.count < maxBatch {
-            let start = (progress[feed.key] ?? 0) + UInt64(share)
-            let blocks = try await feed.getBatch(from: start, limit: maxBatch - batch.count)
-            for (offset, block) in blocks.enumerated() {
-                batch.append((feed.key, start + UInt64(offset), block))
-            }
-        }
-        rotation = (rotation + 1) % n
-        return batch
-    }
-
-    private func process(_ batch: [(feed: PublicKey, seq: UInt64, block: [UInt8])]) async throws {
+    private func process(_ batch: [FeedBlock]) async throws {
         var next = progress
         var blocks = [[UInt8]]()
         blocks.reserveCapacity(batch.count)
         for i in batch.indices {
-            blocks.append(batch[i].block)
+            blocks.append(batch[i].bytes)
             next[batch[i].feed] = batch[i].seq + 1
         }
         let values = encoding.decodeAll(blocks) { i, error in
@@ -200,12 +168,6 @@ actor ViewIndexer<Value: Sendable> {
     }
 
     // MARK: Control
-
-    /// Adds a feed (a new writer or a remote feed) to index from its start.
-    func add(_ feed: Feed) {
-        guard !feeds.contains(where: { $0.key == feed.key }) else { return }
-        feeds.append(feed)
-    }
 
     /// Returns once everything in `target` (next sequence per feed) is indexed; at once when paused.
     /// - Throws: the view's error when it failed; ``KappaError/Code/closed`` when closed.

@@ -1,0 +1,81 @@
+import Testing
+import Hypercore
+@testable import KappaCore
+
+@Suite(.timeLimit(.minutes(1))) struct MergedEntriesTests {
+    static func feed(_ count: Int, tag: UInt8) async throws -> Feed {
+        let feed = try Feed.create(options: .init(durability: .relaxed))
+        if count > 0 { try await feed.append(contentsOf: (0..<count).map { [tag, UInt8(truncatingIfNeeded: $0)] }) }
+        return feed
+    }
+
+    @Test func everyBlockOnceInFeedOrderWithinTheBatchBound() async throws {
+        let set = FeedSet()
+        let feeds = [try await Self.feed(500, tag: 1), try await Self.feed(7, tag: 2), try await Self.feed(0, tag: 3), try await Self.feed(130, tag: 4)]
+        for feed in feeds { set.add(feed) }
+        var seen: [PublicKey: [UInt64]] = [:]
+        var batches = 0
+        for try await batch in MergedEntries(feeds: set, start: [:], maxBatch: 40, live: false) {
+            #expect(batch.count <= 40 && !batch.isEmpty)
+            if batches == 0 { #expect(Set(batch.map(\.feed)).count == 3, "the first batch takes from every feed with entries") }
+            for block in batch { seen[block.feed, default: []].append(block.seq) }
+            batches += 1
+        }
+        #expect(seen[feeds[0].key] == Array(0..<500))
+        #expect(seen[feeds[1].key] == Array(0..<7))
+        #expect(seen[feeds[2].key] == nil)
+        #expect(seen[feeds[3].key] == Array(0..<130))
+        #expect(batches == (637 + 39) / 40)
+    }
+
+    @Test func startsFromACheckpoint() async throws {
+        let set = FeedSet()
+        let a = try await Self.feed(10, tag: 1)
+        set.add(a)
+        var seqs = [UInt64]()
+        for try await batch in MergedEntries(feeds: set, start: [a.key: 6], maxBatch: 100, live: false) {
+            seqs += batch.map(\.seq)
+        }
+        #expect(seqs == [6, 7, 8, 9])
+    }
+
+    @Test func liveSequenceSeesAppendsAndNewFeedsAndNoFeedStarves() async throws {
+        let set = FeedSet()
+        let busy = try await Self.feed(0, tag: 1)
+        set.add(busy)
+        let quiet = try await Self.feed(0, tag: 2)
+        let writer = Task {
+            // Keeps the busy feed growing the whole time.
+            for i in 0..<2_000 {
+                try await busy.append(contentsOf: (0..<10).map { [1, UInt8(truncatingIfNeeded: i + $0)] })
+                if Task.isCancelled { break }
+            }
+        }
+        var iterator = MergedEntries(feeds: set, start: [:], maxBatch: 16, live: true).makeAsyncIterator()
+        _ = try await iterator.next()
+        set.add(quiet)  // a feed that joins later
+        try await quiet.append(contentsOf: [[2, 0], [2, 1], [2, 2]])
+        var quietSeen = [UInt64]()
+        var batchesAfterJoin = 0
+        while quietSeen.count < 3, batchesAfterJoin < 20, let batch = try await iterator.next() {
+            quietSeen += batch.filter { $0.feed == quiet.key }.map(\.seq)
+            batchesAfterJoin += 1
+        }
+        writer.cancel()
+        #expect(quietSeen == [0, 1, 2])
+        #expect(batchesAfterJoin <= 3, "the quiet feed is served within a few batches while the busy one grows")
+    }
+
+    @Test func closingTheSignalEndsALiveSequence() async throws {
+        let set = FeedSet()
+        set.add(try await Self.feed(2, tag: 1))
+        let reader = Task {
+            var total = 0
+            for try await batch in MergedEntries(feeds: set, start: [:], maxBatch: 10, live: true) { total += batch.count }
+            return total
+        }
+        try await Task.sleep(for: .milliseconds(30))
+        set.changes.close()
+        #expect(try await reader.value == 2)
+    }
+}
