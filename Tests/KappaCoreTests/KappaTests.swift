@@ -254,6 +254,40 @@ import KappaTesting
         }
     }
 
+    @Test func ownStateViewsContinueFromTheirStateAndClearOnAVersionBump() async throws {
+        try await withTemporaryDirectory { dir in
+            let first = OwnStateView()
+            do {
+                let core = try await Kappa<Int>(path: dir.path)
+                try await core.use("own", version: 1, first)
+                try await core.writer("w").append(contentsOf: [1, 2, 3])
+                try await core.ready()
+                #expect(first.snapshot.values == [1, 2, 3])
+                #expect(first.snapshot.state != nil && first.snapshot.stored >= 1)
+                try await core.close()
+            }
+            // Same version, its own store kept: continues after what it stored.
+            let second = OwnStateView(storage: first.snapshot)
+            do {
+                let core = try await Kappa<Int>(path: dir.path)
+                try await core.use("own", version: 1, second)
+                try await core.writer("w").append(4)
+                try await core.ready()
+                #expect(second.snapshot.values == [1, 2, 3, 4])
+                #expect(second.snapshot.cleared == 0)
+                try await core.close()
+            }
+            // New version: the core asks the view to clear, then rebuilds from zero.
+            let third = OwnStateView(storage: second.snapshot)
+            let core = try await Kappa<Int>(path: dir.path)
+            try await core.use("own", version: 2, third)
+            try await core.ready()
+            #expect(third.snapshot.cleared == 1)
+            #expect(third.snapshot.values == [1, 2, 3, 4])
+            try await core.close()
+        }
+    }
+
     @Test func encodings() async throws {
         let text = try await Kappa<String>(storage: .memory, encoding: .utf8)
         let w = try await text.writer("t")

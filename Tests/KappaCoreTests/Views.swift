@@ -86,3 +86,42 @@ func eventually(_ condition: () async throws -> Bool) async throws {
     }
     throw TestFailure()
 }
+
+/// A view that keeps its data and progress outside the core's store (at-least-once).
+final class OwnStateView: KappaView, ViewStateStorage, Sendable {
+    typealias Value = Int
+    struct Storage {
+        var values: [Int] = []
+        var state: [UInt8]?
+        var cleared = 0
+        var stored = 0
+    }
+    /// Survives the view object, like a real external store would.
+    let storage: Mutex<Storage>
+
+    init(storage: Storage = Storage()) {
+        self.storage = Mutex(storage)
+    }
+
+    var snapshot: Storage { storage.withLock { $0 } }
+    var stateStorage: (any ViewStateStorage)? { self }
+
+    func map(_ entries: [KappaEntry<Int>], _ transaction: ViewTransaction) throws {
+        storage.withLock { $0.values += entries.map(\.value) }
+    }
+
+    func fetchState() async throws -> [UInt8]? { storage.withLock { $0.state } }
+    func storeState(_ state: [UInt8]) async throws {
+        storage.withLock {
+            $0.state = state
+            $0.stored += 1
+        }
+    }
+    func clearState() async throws {
+        storage.withLock {
+            $0.values = []
+            $0.state = nil
+            $0.cleared += 1
+        }
+    }
+}
