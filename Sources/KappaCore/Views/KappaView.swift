@@ -58,9 +58,13 @@ public protocol KappaView<Value>: Sendable {
 }
 
 extension KappaView {
+    /// Batches of at most 100 entries.
     public var maxBatch: Int { 100 }
+    /// A fresh, unattached store: for views that keep their data elsewhere.
     public var store: ViewStore { ViewStore() }
+    /// Does nothing.
     public nonisolated(nonsending) func indexed(_ entries: [KappaEntry<Value>]) async {}
+    /// `nil`: progress lives in the core's store, committed with the view's data (exactly-once).
     public var stateStorage: (any ViewStateStorage)? { nil }
 }
 
