@@ -6,28 +6,14 @@ public struct ValueEncoding<Value>: Sendable {
     public let encode: @Sendable (Value) throws -> [UInt8]
     /// Decodes a block; throwing marks the block undecodable (reported on ``Kappa/errors`` and skipped).
     public let decode: @Sendable ([UInt8]) throws -> Value
-    /// Decodes many blocks at once, or returns `nil` to have each decoded with ``decode`` (the default).
-    @usableFromInline
-    let decodeBatch: @Sendable ([[UInt8]]) -> [Value]?
-
     /// A custom codec.
     public init(encode: @escaping @Sendable (Value) throws -> [UInt8], decode: @escaping @Sendable ([UInt8]) throws -> Value) {
-        self.init(encode: encode, decode: decode, decodeBatch: { _ in nil })
-    }
-
-    @usableFromInline
-    init(encode: @escaping @Sendable (Value) throws -> [UInt8], decode: @escaping @Sendable ([UInt8]) throws -> Value,
-         decodeBatch: @escaping @Sendable ([[UInt8]]) -> [Value]?) {
         self.encode = encode
         self.decode = decode
-        self.decodeBatch = decodeBatch
     }
 
     /// Decodes every block; `failed` is called with the index and error of each undecodable one.
     func decodeAll(_ blocks: [[UInt8]], failed: (Int, any Error) -> Void) -> [Value?] {
-        if blocks.count > 1, let values = decodeBatch(blocks), values.count == blocks.count {
-            return values
-        }
         var values = [Value?]()
         values.reserveCapacity(blocks.count)
         for i in blocks.indices {
@@ -43,76 +29,20 @@ public struct ValueEncoding<Value>: Sendable {
 }
 
 extension ValueEncoding where Value: Codable & Sendable {
-    /// JSON (Foundation's `JSONEncoder`/`JSONDecoder`), the default.
+    /// JSON, written with Foundation's `JSONEncoder`, the default.
     ///
-    /// A batch of blocks that are each exactly one complete JSON value is parsed as one JSON array, which
-    /// costs a fraction of parsing them one by one; any failure falls back to decoding each block alone, so
-    /// the result is always the same as per-block decoding.
+    /// Blocks are read with a fast decoder for the common shapes that falls back to Foundation's
+    /// `JSONDecoder` wherever it could differ from it, so values (and errors) are always `JSONDecoder`'s.
     @inlinable
     public static var json: ValueEncoding<Value> {
         let encoder = JSONEncoder()
         let decoder = JSONDecoder()
         return ValueEncoding(
             encode: { value in [UInt8](try encoder.encode(value)) },
-            decode: { bytes in try decoder.decode(Value.self, from: Data(bytes)) },
-            decodeBatch: { blocks in
-                var joined = Data()
-                joined.reserveCapacity(blocks.reduce(2) { $0 + $1.count + 1 })
-                joined.append(UInt8(ascii: "["))
-                for (i, block) in blocks.enumerated() {
-                    guard JSONShape.isSingleValue(block) else { return nil }
-                    if i > 0 { joined.append(UInt8(ascii: ",")) }
-                    joined.append(contentsOf: block)
-                }
-                joined.append(UInt8(ascii: "]"))
-                return try? decoder.decode([Value].self, from: joined)
+            decode: { bytes in
+                if let value = FastJSON.decode(Value.self, from: bytes) { return value }
+                return try decoder.decode(Value.self, from: Data(bytes))
             })
-    }
-}
-
-/// A structural check on JSON text, without parsing it.
-@usableFromInline
-enum JSONShape {
-    /// True when `bytes` holds at most one top-level JSON value: brackets balance outside strings, no string is
-    /// left open, and there is no comma at the top level. Joining such blocks with commas inside `[` `]` gives
-    /// an array whose elements are exactly the blocks (each block must still parse on its own for the
-    /// array to parse).
-    @usableFromInline
-    static func isSingleValue(_ bytes: [UInt8]) -> Bool {
-        var depth = 0
-        var inString = false
-        var escaped = false
-        var sawValue = false
-        for byte in bytes {
-            if inString {
-                if escaped {
-                    escaped = false
-                } else if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if byte == UInt8(ascii: "\"") {
-                    inString = false
-                }
-                continue
-            }
-            switch byte {
-            case UInt8(ascii: "\""):
-                inString = true
-                sawValue = true
-            case UInt8(ascii: "["), UInt8(ascii: "{"):
-                depth += 1
-                sawValue = true
-            case UInt8(ascii: "]"), UInt8(ascii: "}"):
-                depth -= 1
-                if depth < 0 { return false }
-            case UInt8(ascii: ","):
-                if depth == 0 { return false }
-            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"):
-                break
-            default:
-                sawValue = true
-            }
-        }
-        return depth == 0 && !inString && sawValue
     }
 }
 

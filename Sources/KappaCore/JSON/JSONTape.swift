@@ -1,0 +1,250 @@
+/// JSON text parsed into a flat tape of values, without building strings or numbers until asked.
+///
+/// Only what RFC 8259 allows is accepted; anything else is a parse failure (and the caller falls back to
+/// Foundation, which produces the authoritative error).
+struct JSONTape {
+    enum Kind: UInt8 { case object, array, string, number, bool, null }
+
+    struct Node {
+        var kind: Kind
+        /// Byte range of the token (for containers: the opening bracket).
+        var start: Int32
+        var end: Int32
+        /// Index of the node after this value and everything inside it.
+        var next: Int32
+        /// Members (objects: key/value pairs) or elements; for strings, 1 when escapes are present;
+        /// for bools, 1 for true.
+        var count: Int32
+    }
+
+    struct Failure: Error {}
+
+    let bytes: [UInt8]
+    private(set) var nodes: [Node] = []
+
+    init(_ bytes: [UInt8]) throws {
+        self.bytes = bytes
+        nodes.reserveCapacity(8)
+        var i = skipSpace(0)
+        try parseValue(&i)
+        i = skipSpace(i)
+        guard i == bytes.count else { throw Failure() }
+    }
+
+    private func skipSpace(_ start: Int) -> Int {
+        var i = start
+        while i < bytes.count {
+            switch bytes[i] {
+            case 0x20, 0x09, 0x0A, 0x0D: i += 1
+            default: return i
+            }
+        }
+        return i
+    }
+
+    private mutating func parseValue(_ i: inout Int) throws {
+        guard i < bytes.count, nodes.count < 1 << 20 else { throw Failure() }
+        let start = i
+        switch bytes[i] {
+        case UInt8(ascii: "{"):
+            let index = nodes.count
+            nodes.append(Node(kind: .object, start: Int32(start), end: Int32(start + 1), next: 0, count: 0))
+            i = skipSpace(i + 1)
+            var count: Int32 = 0
+            if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
+                i += 1
+            } else {
+                while true {
+                    guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw Failure() }
+                    try parseString(&i)
+                    i = skipSpace(i)
+                    guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw Failure() }
+                    i = skipSpace(i + 1)
+                    try parseValue(&i)
+                    count += 1
+                    i = skipSpace(i)
+                    guard i < bytes.count else { throw Failure() }
+                    if bytes[i] == UInt8(ascii: ",") {
+                        i = skipSpace(i + 1)
+                        continue
+                    }
+                    guard bytes[i] == UInt8(ascii: "}") else { throw Failure() }
+                    i += 1
+                    break
+                }
+            }
+            nodes[index].count = count
+            nodes[index].next = Int32(nodes.count)
+        case UInt8(ascii: "["):
+            let index = nodes.count
+            nodes.append(Node(kind: .array, start: Int32(start), end: Int32(start + 1), next: 0, count: 0))
+            i = skipSpace(i + 1)
+            var count: Int32 = 0
+            if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
+                i += 1
+            } else {
+                while true {
+                    try parseValue(&i)
+                    count += 1
+                    i = skipSpace(i)
+                    guard i < bytes.count else { throw Failure() }
+                    if bytes[i] == UInt8(ascii: ",") {
+                        i = skipSpace(i + 1)
+                        continue
+                    }
+                    guard bytes[i] == UInt8(ascii: "]") else { throw Failure() }
+                    i += 1
+                    break
+                }
+            }
+            nodes[index].count = count
+            nodes[index].next = Int32(nodes.count)
+        case UInt8(ascii: "\""):
+            try parseString(&i)
+        case UInt8(ascii: "t"):
+            try literal(&i, "true")
+            nodes.append(Node(kind: .bool, start: Int32(start), end: Int32(i), next: Int32(nodes.count + 1), count: 1))
+        case UInt8(ascii: "f"):
+            try literal(&i, "false")
+            nodes.append(Node(kind: .bool, start: Int32(start), end: Int32(i), next: Int32(nodes.count + 1), count: 0))
+        case UInt8(ascii: "n"):
+            try literal(&i, "null")
+            nodes.append(Node(kind: .null, start: Int32(start), end: Int32(i), next: Int32(nodes.count + 1), count: 0))
+        default:
+            try parseNumber(&i)
+            nodes.append(Node(kind: .number, start: Int32(start), end: Int32(i), next: Int32(nodes.count + 1), count: 0))
+        }
+    }
+
+    private func literal(_ i: inout Int, _ word: StaticString) throws {
+        let n = word.utf8CodeUnitCount
+        guard i + n <= bytes.count else { throw Failure() }
+        for k in 0..<n where bytes[i + k] != word.utf8Start[k] { throw Failure() }
+        i += n
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    private func parseNumber(_ i: inout Int) throws {
+        func digit(_ at: Int) -> Bool { at < bytes.count && bytes[at] >= 0x30 && bytes[at] <= 0x39 }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
+        guard digit(i) else { throw Failure() }
+        if bytes[i] == UInt8(ascii: "0") {
+            i += 1
+        } else {
+            while digit(i) { i += 1 }
+        }
+        if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+            i += 1
+            guard digit(i) else { throw Failure() }
+            while digit(i) { i += 1 }
+        }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+            i += 1
+            if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+            guard digit(i) else { throw Failure() }
+            while digit(i) { i += 1 }
+        }
+    }
+
+    private mutating func parseString(_ i: inout Int) throws {
+        let start = i
+        i += 1
+        var escaped: Int32 = 0
+        while true {
+            guard i < bytes.count else { throw Failure() }
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") { break }
+            if b < 0x20 { throw Failure() }
+            if b == UInt8(ascii: "\\") {
+                escaped = 1
+                i += 2
+                continue
+            }
+            i += 1
+        }
+        i += 1
+        nodes.append(Node(kind: .string, start: Int32(start + 1), end: Int32(i - 1), next: Int32(nodes.count + 1), count: escaped))
+    }
+
+    // MARK: Reading values
+
+    /// True when the string node's bytes equal `key`'s UTF-8 (escape-free strings only).
+    func stringEquals(_ node: Node, _ key: String) -> Bool {
+        guard node.count == 0 else { return false }
+        var key = key
+        return key.withUTF8 { k in
+            let n = Int(node.end - node.start)
+            guard k.count == n else { return false }
+            var j = 0
+            var p = Int(node.start)
+            while j < n {
+                if k[j] != bytes[p] { return false }
+                j += 1
+                p += 1
+            }
+            return true
+        }
+    }
+
+    /// The string value, or `nil` where decoding is not certain to match Foundation's.
+    func string(_ node: Node) -> String? {
+        let range = Int(node.start)..<Int(node.end)
+        if node.count == 0 {
+            return String(validating: bytes[range], as: UTF8.self)
+        }
+        var out = [UInt8]()
+        out.reserveCapacity(range.count)
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let b = bytes[i]
+            guard b == UInt8(ascii: "\\") else {
+                out.append(b)
+                i += 1
+                continue
+            }
+            guard i + 1 < range.upperBound else { return nil }
+            switch bytes[i + 1] {
+            case UInt8(ascii: "\""): out.append(0x22)
+            case UInt8(ascii: "\\"): out.append(0x5C)
+            case UInt8(ascii: "/"): out.append(0x2F)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            default: return nil  // \u escapes and anything else: leave to Foundation
+            }
+            i += 2
+        }
+        return String(validating: out, as: UTF8.self)
+    }
+
+    /// The integer value when the number is written as a plain integer that fits `T`.
+    func integer<T: FixedWidthInteger>(_ node: Node, as: T.Type) -> T? {
+        var i = Int(node.start)
+        let end = Int(node.end)
+        let negative = bytes[i] == UInt8(ascii: "-")
+        if negative { i += 1 }
+        guard i < end else { return nil }
+        var value: T = 0
+        while i < end {
+            let b = bytes[i]
+            guard b >= 0x30 && b <= 0x39 else { return nil }  // fraction or exponent
+            let d = T(b - 0x30)
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (s, o2) = negative ? m.subtractingReportingOverflow(d) : m.addingReportingOverflow(d)
+            if o1 || o2 { return nil }
+            value = s
+            i += 1
+        }
+        if negative && value == 0 { return nil }  // "-0": leave to Foundation
+        return value
+    }
+
+    /// The number as a `Double`, when finite.
+    func double(_ node: Node) -> Double? {
+        let text = String(decoding: bytes[Int(node.start)..<Int(node.end)], as: UTF8.self)
+        guard let value = Double(text), value.isFinite else { return nil }
+        return value
+    }
+}
