@@ -11,12 +11,14 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", exact: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        .target(name: "BenchmarkSupport", dependencies: [.product(name: "Benchmark", package: "benchmark")], path: "Support"),
         .executableTarget(
             name: "FeedBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Hypercore", package: "KappaCore"),
                 .product(name: "KappaTesting", package: "KappaCore"),
+                "BenchmarkSupport",
             ],
             path: "Benchmarks/FeedBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
@@ -28,6 +30,7 @@ let package = Package(
                 .product(name: "Hypercore", package: "KappaCore"),
                 .product(name: "KappaCore", package: "KappaCore"),
                 .product(name: "KappaTesting", package: "KappaCore"),
+                "BenchmarkSupport",
             ],
             path: "Benchmarks/KappaBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

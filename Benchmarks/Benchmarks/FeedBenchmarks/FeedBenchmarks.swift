@@ -1,10 +1,11 @@
 import Benchmark
+import BenchmarkSupport
 import Foundation
 import Hypercore
 import KappaTesting
 
 /// Blocks per second of one run, timed around the measured loop only (set-up excluded).
-var blocksPerSecond: BenchmarkMetric { .custom("blocks/s", polarity: .prefersLarger, useScalingFactor: false) }
+var blocksPerSecond: BenchmarkMetric { itemsPerSecond("blocks/s") }
 
 var configuration: Benchmark.Configuration { Benchmark.Configuration(
     metrics: [blocksPerSecond, .wallClock, .mallocCountTotal],
@@ -34,17 +35,6 @@ func withFeed(_ backend: Backend, _ durability: Durability, _ body: (Feed) async
     }
 }
 
-func measure(_ benchmark: Benchmark, blocks: Int, _ body: () async throws -> Void) async rethrows {
-    let clock = ContinuousClock()
-    benchmark.startMeasurement()
-    let start = clock.now
-    try await body()
-    let elapsed = clock.now - start
-    benchmark.stopMeasurement()
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    benchmark.measurement(blocksPerSecond, Int(Double(blocks) / seconds))
-}
-
 let block = [UInt8](repeating: 0x61, count: 64)
 
 let benchmarks: @Sendable () -> Void = {
@@ -59,7 +49,7 @@ let benchmarks: @Sendable () -> Void = {
 
             Benchmark("append single, \(singles) × 64 B (\(suffix))", configuration: configuration) { benchmark in
                 try await withFeed(backend, durability) { feed in
-                    try await measure(benchmark, blocks: singles) {
+                    try await measure(benchmark, items: singles, as: blocksPerSecond) {
                         for _ in 0..<singles { try await feed.append(block) }
                     }
                 }
@@ -68,7 +58,7 @@ let benchmarks: @Sendable () -> Void = {
             Benchmark("append batches of 1,000, \(count) × 64 B (\(suffix))", configuration: configuration) { benchmark in
                 let batch = [[UInt8]](repeating: block, count: 1_000)
                 try await withFeed(backend, durability) { feed in
-                    try await measure(benchmark, blocks: count) {
+                    try await measure(benchmark, items: count, as: blocksPerSecond) {
                         for _ in 0..<(count / 1_000) { try await feed.append(contentsOf: batch) }
                     }
                 }
@@ -80,7 +70,7 @@ let benchmarks: @Sendable () -> Void = {
                 for _ in 0..<(count / 1_000) {
                     try await feed.append(contentsOf: [[UInt8]](repeating: block, count: 1_000))
                 }
-                try await measure(benchmark, blocks: count) {
+                try await measure(benchmark, items: count, as: blocksPerSecond) {
                     for i in 0..<UInt64(count) { blackHole(try await feed.get(i)) }
                 }
             }
@@ -91,7 +81,7 @@ let benchmarks: @Sendable () -> Void = {
                 for _ in 0..<(count / 1_000) {
                     try await feed.append(contentsOf: [[UInt8]](repeating: block, count: 1_000))
                 }
-                try await measure(benchmark, blocks: count) {
+                try await measure(benchmark, items: count, as: blocksPerSecond) {
                     var i: UInt64 = 0
                     while i < UInt64(count) {
                         let blocks = try await feed.getBatch(from: i, limit: 256)
@@ -108,7 +98,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("append single, \(appenders) concurrent appenders, \(total) × 64 B (file, durable)",
                   configuration: configuration) { benchmark in
             try await withFeed(.file, .durable) { feed in
-                try await measure(benchmark, blocks: total) {
+                try await measure(benchmark, items: total, as: blocksPerSecond) {
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         for _ in 0..<appenders {
                             group.addTask {

@@ -1,11 +1,12 @@
 import Benchmark
+import BenchmarkSupport
 import Foundation
 import Hypercore
 import KappaCore
 import KappaTesting
 
 /// Entries per second of one run, timed around the measured part only.
-var entriesPerSecond: BenchmarkMetric { .custom("entries/s", polarity: .prefersLarger, useScalingFactor: false) }
+var entriesPerSecond: BenchmarkMetric { itemsPerSecond("entries/s") }
 
 /// Throughput only: the malloc interposer that counts allocations slows Foundation's allocation-heavy JSON
 /// coding by about 45% (measured), which would misstate what users get. Allocation counts for the feed
@@ -76,17 +77,6 @@ func fill<Value: Codable & Sendable>(_ core: Kappa<Value>, _ make: (Int) -> Valu
     }
 }
 
-func timed(_ benchmark: Benchmark, _ body: () async throws -> Void) async rethrows {
-    let clock = ContinuousClock()
-    benchmark.startMeasurement()
-    let start = clock.now
-    try await body()
-    let elapsed = clock.now - start
-    benchmark.stopMeasurement()
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    benchmark.measurement(entriesPerSecond, Int(Double(total) / seconds))
-}
-
 func binary(_ n: Int) -> [UInt8] {
     withUnsafeBytes(of: Int64(n).littleEndian) { Array($0) }
 }
@@ -96,7 +86,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("(a) index 100,000 existing, JSON, 4 writers (\(place.rawValue))", configuration: configuration) { benchmark in
             try await withCore(place, encoding: ValueEncoding<Entry>.json) { core in
                 try await fill(core) { Entry(n: $0) }
-                try await timed(benchmark) {
+                try await measure(benchmark, items: total, as: entriesPerSecond) {
                     try await core.use("sum", JSONSum())
                     try await core.ready("sum")
                 }
@@ -105,7 +95,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("(a) index 100,000 existing, binary, 4 writers (\(place.rawValue))", configuration: configuration) { benchmark in
             try await withCore(place, encoding: ValueEncoding<[UInt8]>.binary) { core in
                 try await fill(core, binary)
-                try await timed(benchmark) {
+                try await measure(benchmark, items: total, as: entriesPerSecond) {
                     try await core.use("sum", BinarySum())
                     try await core.ready("sum")
                 }
@@ -114,7 +104,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("(b) append + index 100,000, JSON, 4 writers (\(place.rawValue))", configuration: configuration) { benchmark in
             try await withCore(place, encoding: ValueEncoding<Entry>.json) { core in
                 try await core.use("sum", JSONSum())
-                try await timed(benchmark) {
+                try await measure(benchmark, items: total, as: entriesPerSecond) {
                     try await fill(core) { Entry(n: $0) }
                     try await core.ready("sum")
                 }
@@ -123,7 +113,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("(b) append + index 100,000, binary, 4 writers (\(place.rawValue))", configuration: configuration) { benchmark in
             try await withCore(place, encoding: ValueEncoding<[UInt8]>.binary) { core in
                 try await core.use("sum", BinarySum())
-                try await timed(benchmark) {
+                try await measure(benchmark, items: total, as: entriesPerSecond) {
                     try await fill(core, binary)
                     try await core.ready("sum")
                 }
