@@ -66,11 +66,6 @@ struct NodeStore {
         }
     }
 
-    /// True when the node at `index` is stored.
-    mutating func has(_ index: UInt64) throws -> Bool {
-        try get(index) != nil
-    }
-
     /// Stores `node` (in the cache; written on flush).
     mutating func put(_ node: TreeNode) throws {
         let p = Int(node.index / UInt64(Self.nodesPerPage))
@@ -101,7 +96,4 @@ struct NodeStore {
         }
         dirty.removeAll()
     }
-
-    /// True when unflushed nodes exist.
-    var hasDirtyPages: Bool { !dirty.isEmpty }
 }

@@ -90,13 +90,6 @@ final class SQLiteConnection {
         }
     }
 
-    /// The rows of a query, each as an array of values.
-    func rows(_ sql: String, _ arguments: [SQLValue] = []) throws -> [[SQLValue]] {
-        var out = [[SQLValue]]()
-        try query(sql, arguments) { row in out.append((0..<row.count).map { row[$0] }) }
-        return out
-    }
-
     /// Runs `body` in a transaction (`BEGIN IMMEDIATE` … `COMMIT`), rolling back when it throws.
     func transaction<R>(_ body: () throws -> R) throws -> R {
         try execute("BEGIN IMMEDIATE")

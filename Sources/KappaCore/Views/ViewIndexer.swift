@@ -247,7 +247,4 @@ actor ViewIndexer<Value: Sendable> {
         resumePauseWaiters()
         settleReadyWaiters()
     }
-
-    /// The current state (for tests and diagnostics).
-    var currentState: State { state }
 }
