@@ -119,6 +119,7 @@ enum ViewData {
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws -> T {
+        if let value = FastJSON.decode(T.self, from: bytes) { return value }
         do {
             return try JSONDecoder().decode(T.self, from: Data(bytes))
         } catch {
