@@ -228,7 +228,8 @@ public actor Kappa<Value: Codable & Sendable> {
     ///
     /// A stored checkpoint of the same version continues where it stopped; a different version clears the
     /// view's data (in the core's store, or through ``ViewStateStorage/clearState()``) and its checkpoint, then
-    /// re-indexes from the start.
+    /// re-indexes from the start. A view with its own storage but no stored state is cleared before indexing
+    /// from the start, so data it kept without its progress is not counted twice.
     /// - Throws: ``KappaError/Code/duplicateView`` when the name is taken, `.closed`, `.invalidName`.
     public func use<View: KappaView>(_ name: String, version: Int = 1, _ view: View) async throws where View.Value == Value {
         try checkOpen()
@@ -241,8 +242,12 @@ public actor Kappa<Value: Codable & Sendable> {
         if let storage = view.stateStorage {
             if let stored, stored.version != version {
                 try await storage.clearState()
+            } else if let state = try await storage.fetchState() {
+                progress = try CoreStore.decodeProgress(state)
             } else {
-                progress = try CoreStore.decodeProgress(try await storage.fetchState() ?? [])
+                // No progress stored, but the view's data may have been (a crash between the two): start
+                // from a clean view rather than index everything again on top of it.
+                try await storage.clearState()
             }
             try database.withConnection { try CoreStore.storeCheckpoint($0, view: name, version: version, progress: [:]) }
         } else if let stored, stored.version == version {

@@ -264,6 +264,7 @@ import KappaTesting
                 try await core.ready()
                 #expect(first.snapshot.values == [1, 2, 3])
                 #expect(first.snapshot.state != nil && first.snapshot.stored >= 1)
+                #expect(first.snapshot.cleared == 1, "no state stored yet: cleared before indexing")
                 try await core.close()
             }
             // Same version, its own store kept: continues after what it stored.
@@ -274,7 +275,7 @@ import KappaTesting
                 try await core.writer("w").append(4)
                 try await core.ready()
                 #expect(second.snapshot.values == [1, 2, 3, 4])
-                #expect(second.snapshot.cleared == 0)
+                #expect(second.snapshot.cleared == 1, "state present: not cleared again")
                 try await core.close()
             }
             // New version: the core asks the view to clear, then rebuilds from zero.
@@ -282,10 +283,21 @@ import KappaTesting
             let core = try await Kappa<Int>(path: dir.path)
             try await core.use("own", version: 2, third)
             try await core.ready()
-            #expect(third.snapshot.cleared == 1)
+            #expect(third.snapshot.cleared == 2)
             #expect(third.snapshot.values == [1, 2, 3, 4])
             try await core.close()
         }
+    }
+
+    @Test func ownStateViewWithDataButNoStateIsClearedFirst() async throws {
+        let core = try await Kappa<Int>(storage: .memory)
+        try await core.writer("w").append(contentsOf: [5, 6])
+        // Data kept from an earlier run whose progress was never stored.
+        let view = OwnStateView(storage: .init(values: [5, 6], state: nil))
+        try await core.use("own", view)
+        try await core.ready()
+        #expect(view.snapshot.values == [5, 6], "indexed once, not on top of the stale data")
+        try await core.close()
     }
 
     @Test func encodings() async throws {
