@@ -1,0 +1,89 @@
+extension Feed {
+    // MARK: Opening
+
+    /// Creates a new writable feed in `storage` (which must not hold a feed yet).
+    /// - Parameters:
+    ///   - storage: where the four files live; ``MemoryDirectory`` by default.
+    ///   - keyPair: the writer's key pair; random by default.
+    /// - Throws: ``HypercoreError/Code/invalidOperation`` when `storage` already holds a feed; ``StorageError``.
+    public static func create(
+        storage: any StorageDirectory = MemoryDirectory(), keyPair: KeyPair = .random(), options: FeedOptions = .default
+    ) throws -> Feed {
+        if storage.exists("oplog") {
+            throw HypercoreError(.invalidOperation, "storage already holds a feed; use Feed.open")
+        }
+        return try Feed(storage: storage, keyPair: keyPair, key: keyPair.publicKey, options: options)
+    }
+
+    /// Opens the feed stored in `storage`.
+    /// - Parameters:
+    ///   - key: when given, the stored feed must have this key.
+    ///   - keyPair: a key pair to write with, for a feed stored without its secret key.
+    /// - Throws: ``HypercoreError`` `.invalidOperation` when `storage` holds no feed, `.wrongKey`, `.corrupt`,
+    ///   `.unsupported`; ``StorageError`` (`.locked` when another process or handle has it open).
+    public static func open(
+        storage: any StorageDirectory, key: PublicKey? = nil, keyPair: KeyPair? = nil, options: FeedOptions = .default
+    ) throws -> Feed {
+        guard storage.exists("oplog") else {
+            throw HypercoreError(.invalidOperation, "storage holds no feed")
+        }
+        return try Feed(storage: storage, keyPair: keyPair, key: key, options: options)
+    }
+
+    /// Opens the feed in `storage`, or creates a read-only replica of `key` there when it is empty.
+    /// - Throws: ``HypercoreError/Code/wrongKey`` when `storage` holds another feed.
+    public static func replica(
+        key: PublicKey, storage: any StorageDirectory = MemoryDirectory(), options: FeedOptions = .default
+    ) throws -> Feed {
+        try Feed(storage: storage, keyPair: nil, key: key, options: options)
+    }
+
+    static func replay(_ entries: [OplogEntry], tree: MerkleTree, bitfield: inout Bitfield) throws {
+        for entry in entries {
+            for node in entry.treeNodes { try tree.nodes.put(node) }
+            if let upgrade = entry.treeUpgrade {
+                let signature = try Signature(upgrade.signature)
+                try tree.restore(length: upgrade.length, fork: upgrade.fork, signature: signature)
+            }
+            if let b = entry.bitfield {
+                let (end, overflow) = b.start.addingReportingOverflow(b.length)
+                guard !overflow, end <= tree.length else {
+                    throw HypercoreError(.corrupt, "oplog: bitfield range \(b.start)+\(b.length) beyond length \(tree.length)")
+                }
+                bitfield.set(start: b.start, length: b.length, !b.drop)
+            }
+        }
+    }
+
+    /// Writes tree nodes and bitfield pages to their files and a new oplog header, then empties the oplog.
+    func checkpoint() throws {
+        let header = Self.header(key: key, keyPair: keyPair, userData: userData, tree: tree, contiguous: contiguous)
+        try Self.checkpoint(files: files, tree: tree, bitfield: &bitfield, oplog: &oplog, header: header,
+                            sync: commit != nil)
+    }
+
+    static func checkpoint(
+        files: Files, tree: MerkleTree, bitfield: inout Bitfield, oplog: inout Oplog, header: OplogHeader, sync: Bool
+    ) throws {
+        try tree.nodes.flush(to: files.tree)
+        try bitfield.flush(to: files.bitfield)
+        if sync {
+            try files.data.sync()
+            try files.tree.sync()
+            try files.bitfield.sync()
+        }
+        try oplog.flush(header, sync: sync)
+    }
+
+    static func header(
+        key: PublicKey, keyPair: KeyPair?, userData: [(key: String, value: [UInt8])], tree: MerkleTree, contiguous: UInt64
+    ) -> OplogHeader {
+        OplogHeader(
+            key: key, manifest: Manifest.defaultCompat(publicKey: key),
+            publicKey: key.bytes, secretKey: keyPair.map { $0.secretKey.withUnsafeBytes { Array($0) } },
+            hasKeyPair: true, userData: userData,
+            tree: .init(fork: tree.fork, length: tree.length, rootHash: tree.treeHash().bytes,
+                        signature: tree.signature?.bytes),
+            hints: [], contiguousLength: contiguous)
+    }
+}
