@@ -122,8 +122,8 @@ extension Feed {
     }
 
     /// Wakes readers, checkpoints when the oplog is large, and waits for durability.
-    func finishWrite() async throws {
-        signal.notify()
+    func finishWrite(notify: Bool = true) async throws {
+        if notify { signal.notify() }
         let ticket = commit?.wrote()
         if oplog.entryBytes >= options.checkpointBytes {
             try checkpoint()

@@ -38,8 +38,11 @@ extension Feed {
         try Feed(storage: storage, keyPair: nil, key: key, options: options)
     }
 
-    static func replay(_ entries: [OplogEntry], tree: MerkleTree, bitfield: inout Bitfield) throws {
+    static func replay(
+        _ entries: [OplogEntry], tree: MerkleTree, bitfield: inout Bitfield, userData: inout [(key: String, value: [UInt8])]
+    ) throws {
         for entry in entries {
+            if let change = entry.userData { applyUserData(change.key, change.value, to: &userData) }
             for node in entry.treeNodes { try tree.nodes.put(node) }
             if let upgrade = entry.treeUpgrade {
                 let signature = try Signature(upgrade.signature)
@@ -57,7 +60,7 @@ extension Feed {
 
     /// Writes tree nodes and bitfield pages to their files and a new oplog header, then empties the oplog.
     func checkpoint() throws {
-        let header = Self.header(key: key, keyPair: keyPair, userData: userData, tree: tree, contiguous: contiguous)
+        let header = Self.header(key: key, keyPair: keyPair, userData: userDataEntries, tree: tree, contiguous: contiguous)
         try Self.checkpoint(files: files, tree: tree, bitfield: &bitfield, oplog: &oplog, header: header,
                             sync: commit != nil)
     }
@@ -85,5 +88,17 @@ extension Feed {
             tree: .init(fork: tree.fork, length: tree.length, rootHash: tree.treeHash().bytes,
                         signature: tree.signature?.bytes),
             hints: [], contiguousLength: contiguous)
+    }
+
+    /// Applies one user-data change as hypercore 10 does: a value replaces (or adds, at the end), `nil` or an empty
+    /// value deletes.
+    static func applyUserData(_ key: String, _ value: [UInt8]?, to entries: inout [(key: String, value: [UInt8])]) {
+        let index = entries.firstIndex { $0.key == key }
+        switch (index, value) {
+        case (let i?, let value?) where !value.isEmpty: entries[i].value = value
+        case (nil, let value?) where !value.isEmpty: entries.append((key, value))
+        case (let i?, _): entries.remove(at: i)
+        case (nil, _): break
+        }
     }
 }

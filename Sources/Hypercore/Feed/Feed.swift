@@ -25,7 +25,8 @@ public actor Feed {
     var tree: MerkleTree
     var bitfield: Bitfield
     var oplog: Oplog
-    var userData: [(key: String, value: [UInt8])]
+    /// The feed's user data (hypercore's `setUserData`), in the order keys were first set.
+    var userDataEntries: [(key: String, value: [UInt8])]
     var contiguous: UInt64
     var isClosed = false
     /// Durable appends: whether one is between its write and its flush, and the appends queued behind it.
@@ -70,6 +71,7 @@ public actor Feed {
         var bitfield = Bitfield()
         let resolvedKey: PublicKey
         var pair = keyPair
+        var userData: [(key: String, value: [UInt8])] = []
 
         if let header = opened.1.header {
             if let key, key != header.key {
@@ -94,7 +96,7 @@ public actor Feed {
                     throw HypercoreError(.corrupt, "tree file does not match the oplog header's root hash")
                 }
             }
-            try Self.replay(opened.1.entries, tree: tree, bitfield: &bitfield)
+            try Self.replay(opened.1.entries, tree: tree, bitfield: &bitfield, userData: &userData)
             if tree.length > 0 {
                 guard let signature = tree.signature,
                       Signer.verify(signature, tree.signable(), publicKey: header.key) else {
@@ -106,7 +108,6 @@ public actor Feed {
                 throw HypercoreError(.invalidOperation, "storage holds no feed; a key or key pair is needed to create one")
             }
             resolvedKey = key
-            userData = []
         }
         if pair != nil {
             // A writer holds every block below its length.
@@ -126,6 +127,7 @@ public actor Feed {
         self.bitfield = bitfield
         self.oplog = oplog
         self.contiguous = contiguous
+        self.userDataEntries = userData
     }
 
 
