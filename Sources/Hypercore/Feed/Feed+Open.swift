@@ -10,9 +10,9 @@ extension Feed {
         storage: any StorageDirectory = MemoryDirectory(), keyPair: KeyPair = .random(), options: FeedOptions = .default
     ) throws -> Feed {
         if storage.exists("oplog") {
-            throw HypercoreError(.invalidOperation, "storage already holds a feed; use Feed.open")
+            throw HypercoreError(.invalidOperation, "\(storage.location) already holds a feed; use Feed.open")
         }
-        return try Feed(storage: storage, keyPair: keyPair, key: keyPair.publicKey, options: options)
+        return try opening(storage: storage, keyPair: keyPair, key: keyPair.publicKey, options: options)
     }
 
     /// Opens the feed stored in `storage`.
@@ -25,9 +25,9 @@ extension Feed {
         storage: any StorageDirectory, key: PublicKey? = nil, keyPair: KeyPair? = nil, options: FeedOptions = .default
     ) throws -> Feed {
         guard storage.exists("oplog") else {
-            throw HypercoreError(.invalidOperation, "storage holds no feed")
+            throw HypercoreError(.invalidOperation, "\(storage.location) holds no feed (no oplog)")
         }
-        return try Feed(storage: storage, keyPair: keyPair, key: key, options: options)
+        return try opening(storage: storage, keyPair: keyPair, key: key, options: options)
     }
 
     /// Opens the feed in `storage`, or creates a read-only replica of `key` there when it is empty.
@@ -35,7 +35,18 @@ extension Feed {
     public static func replica(
         key: PublicKey, storage: any StorageDirectory = MemoryDirectory(), options: FeedOptions = .default
     ) throws -> Feed {
-        try Feed(storage: storage, keyPair: nil, key: key, options: options)
+        try opening(storage: storage, keyPair: nil, key: key, options: options)
+    }
+
+    /// Opens the feed, naming its location in a ``HypercoreError`` (storage errors name their files already).
+    private static func opening(
+        storage: any StorageDirectory, keyPair: KeyPair?, key: PublicKey?, options: FeedOptions
+    ) throws -> Feed {
+        do {
+            return try Feed(storage: storage, keyPair: keyPair, key: key, options: options)
+        } catch let error as HypercoreError {
+            throw HypercoreError(error.code, "feed at \(storage.location): \(error.message)", cause: error.cause)
+        }
     }
 
     static func replay(

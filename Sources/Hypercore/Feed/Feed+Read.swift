@@ -8,55 +8,84 @@ extension Feed {
 
     /// The block at `index`.
     /// - Throws: ``HypercoreError`` `.outOfRange` beyond the length, `.blockNotAvailable` for a block a replica
-    ///   does not hold, `.corrupt` when stored bytes do not match the tree, `.closed`.
+    ///   does not hold, `.corrupt` when stored bytes do not match the tree (the message names the feed, the file
+    ///   and the block), `.closed`.
     public func get(_ index: UInt64) throws -> [UInt8] {
         try checkOpen()
         guard index < tree.length else {
-            throw HypercoreError(.outOfRange, "block \(index) is beyond the length \(tree.length)")
+            throw HypercoreError(.outOfRange, "feed \(key): block \(index) is beyond the length \(tree.length)")
         }
         guard bitfield.get(index) else {
-            throw HypercoreError(.blockNotAvailable, "block \(index) is not stored locally")
+            throw HypercoreError(.blockNotAvailable, "feed \(key): block \(index) is not stored locally")
         }
-        let range = try tree.byteRange(block: index)
+        let range = try byteRange(index)
         let bytes = try readAhead.read(files.data, offset: range.offset, count: Int(range.size), limit: tree.byteLength)
         try check(bytes, index: index, range: range)
         return bytes
     }
 
+    private func byteRange(_ index: UInt64) throws -> (offset: UInt64, size: UInt64, hash: Bytes32) {
+        do {
+            return try tree.byteRange(block: index)
+        } catch let error as HypercoreError {
+            throw HypercoreError(error.code, "feed \(key) block \(index), \(location)/tree: \(error.message)", cause: error.cause)
+        }
+    }
+
     private func check(_ bytes: [UInt8], index: UInt64, range: (offset: UInt64, size: UInt64, hash: Bytes32)) throws {
         guard bytes.count == Int(range.size) else {
-            throw HypercoreError(.corrupt, "block \(index): data file holds \(bytes.count) of \(range.size) bytes")
+            throw HypercoreError(.corrupt, "feed \(key) block \(index): \(location)/data holds \(bytes.count) of its \(range.size) bytes at \(range.offset)")
         }
         if options.verifyReads, Hashing.leaf(bytes) != range.hash {
-            throw HypercoreError(.corrupt, "block \(index) does not match its leaf hash")
+            throw HypercoreError(.corrupt, "feed \(key) block \(index): the bytes at \(range.offset) of \(location)/data do not match its leaf hash")
         }
     }
 
     /// Up to `limit` blocks from `start` that are stored without a gap, read with one I/O call.
     /// Returns an empty array when block `start` is not held.
+    /// - Throws: ``HypercoreError/Code/corrupt`` naming the first block that does not verify.
     public func getBatch(from start: UInt64, limit: Int) throws -> [[UInt8]] {
+        let read = try readBatch(from: start, limit: limit)
+        if let failure = read.failure { throw failure.error }
+        return read.blocks
+    }
+
+    /// Like ``getBatch(from:limit:)``, but a block that does not read or verify ends the batch instead of failing
+    /// it: returns the good blocks before it, and the error at it.
+    package func readBatch(from start: UInt64, limit: Int) throws -> (blocks: [[UInt8]], failure: (index: UInt64, error: any Error)?) {
         try checkOpen()
         var count = 0
         while count < limit, start + UInt64(count) < tree.length, bitfield.get(start + UInt64(count)) { count += 1 }
-        guard count > 0 else { return [] }
+        guard count > 0 else { return ([], nil) }
         var ranges = [(offset: UInt64, size: UInt64, hash: Bytes32)]()
         ranges.reserveCapacity(count)
-        for i in 0..<UInt64(count) { ranges.append(try tree.byteRange(block: start + i)) }
-        let first = ranges[0].offset
-        let total = Int(ranges[count - 1].offset + ranges[count - 1].size - first)
-        let span = try files.data.read(count: total, at: first)
-        guard span.count == total else {
-            throw HypercoreError(.corrupt, "data file holds \(span.count) of \(total) bytes at \(first)")
+        var failure: (index: UInt64, error: any Error)?
+        for i in 0..<UInt64(count) {
+            do {
+                ranges.append(try byteRange(start + i))
+            } catch {
+                failure = (start + i, error)
+                break
+            }
         }
         var blocks = [[UInt8]]()
-        blocks.reserveCapacity(count)
+        guard !ranges.isEmpty else { return (blocks, failure) }
+        let first = ranges[0].offset
+        let total = Int(ranges[ranges.count - 1].offset + ranges[ranges.count - 1].size - first)
+        let span = try files.data.read(count: total, at: first)
+        blocks.reserveCapacity(ranges.count)
         for (i, range) in ranges.enumerated() {
             let lower = Int(range.offset - first)
-            let block = Array(span[lower..<(lower + Int(range.size))])
-            try check(block, index: start + UInt64(i), range: range)
+            let upper = min(span.count, lower + Int(range.size))
+            let block = lower < upper ? Array(span[lower..<upper]) : []
+            do {
+                try check(block, index: start + UInt64(i), range: range)
+            } catch {
+                return (blocks, (start + UInt64(i), error))
+            }
             blocks.append(block)
         }
-        return blocks
+        return (blocks, failure)
     }
 
 

@@ -19,6 +19,9 @@ public actor Feed {
     /// True when this feed holds the secret key.
     public nonisolated let writable: Bool
 
+    /// Where the feed's files are (a directory path, or `memory`), as error messages name it.
+    public nonisolated let location: String
+
     let options: FeedOptions
     let keyPair: KeyPair?
     let files: Files
@@ -43,16 +46,21 @@ public actor Feed {
         let tree: any RandomAccessStorage
         let bitfield: any RandomAccessStorage
         let data: any RandomAccessStorage
+        /// The directory's lock for this use (``StorageDirectory/lockForUse()``), released on close.
+        let useLock: (any RandomAccessStorage)?
         var all: [any RandomAccessStorage] { [oplog, tree, bitfield, data] }
     }
 
     // MARK: Opening
 
+    /// Opens or creates the feed in `storage`; use the static factories, which name the location in errors.
     init(storage: any StorageDirectory, keyPair: KeyPair?, key: PublicKey?, options: FeedOptions) throws {
+        let useLock = try storage.lockForUse()
         let files = Files(oplog: try storage.open("oplog"), tree: try storage.open("tree"),
-                          bitfield: try storage.open("bitfield"), data: try storage.open("data"))
+                          bitfield: try storage.open("bitfield"), data: try storage.open("data"), useLock: useLock)
         if let lockable = files.oplog as? FileStorage { try lockable.lockExclusive() }
         self.files = files
+        self.location = storage.location
         self.options = options
         commit = storage.isPersistent && options.durability == .durable
             ? GroupCommit(files: [files.data, files.oplog]) : nil
@@ -165,13 +173,17 @@ public actor Feed {
             for append in queued { append.continuation.resume(throwing: HypercoreError(.closed, "feed \(key) is closed")) }
         }
         var failure: (any Error)?
-        do { try checkpoint() } catch { failure = error }
+        // An untouched feed writes nothing: a checkpoint only folds pending oplog entries into the header.
+        if oplog.entryBytes > 0 {
+            do { try checkpoint() } catch { failure = error }
+        }
         if let commit {
             do { try await commit.waitDurable(commit.latest) } catch { failure = failure ?? error }
         }
         for file in files.all {
             do { try file.close() } catch { failure = failure ?? error }
         }
+        try? files.useLock?.close()
         if let failure { throw failure }
     }
 }

@@ -2,6 +2,8 @@
 import Glibc
 #elseif canImport(Musl)
 import Musl
+#elseif canImport(Darwin)
+import Darwin
 #endif
 import Synchronization
 
@@ -22,15 +24,48 @@ public final class FilePool: Sendable {
     private struct State {
         var slots: [String: Slot] = [:]
         var clock: UInt64 = 0
+        /// The bound in force: ``FilePool/capacity``, lowered when the process runs out of descriptors.
+        var limit: Int
+        var lock: FileStorage?
     }
 
-    /// The most descriptors kept open.
+    /// The most descriptors kept open, as asked for.
     public let capacity: Int
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
-    /// A pool of at most `capacity` (at least 4) open descriptors.
-    public init(capacity: Int) {
-        self.capacity = max(4, capacity)
+    /// A pool of at most `capacity` (at least 4) open descriptors; by default ``defaultCapacity()``.
+    /// - Parameter lock: the lock of the directory these files live in (a database's `LOCK`). The pool holds it
+    ///   as long as it lives — that is, as long as any file opened through it — or until ``releaseLock()``, so
+    ///   nothing can write the files without it.
+    public init(capacity: Int? = nil, lock: FileStorage? = nil) {
+        let capacity = max(4, capacity ?? Self.defaultCapacity())
+        self.capacity = capacity
+        state = Mutex(State(limit: capacity, lock: lock))
+    }
+
+    deinit {
+        state.withLock { s in
+            for slot in s.slots.values { _ = System.closeDescriptor(slot.fd) }
+            s.slots.removeAll()
+            try? s.lock?.close()
+            s.lock = nil
+        }
+    }
+
+    /// Half the process's soft limit on open files (`RLIMIT_NOFILE`), between 16 and 4,096: the other half is
+    /// left to everything else the process opens (sockets, SQLite, other pools).
+    public static func defaultCapacity() -> Int {
+        guard let soft = System.openFileLimit() else { return 256 }
+        return min(4096, max(16, soft / 2))
+    }
+
+    /// Releases the directory lock given at creation (when the owner closes); idempotent.
+    public func releaseLock() {
+        let lock = state.withLock { s -> FileStorage? in
+            defer { s.lock = nil }
+            return s.lock
+        }
+        try? lock?.close()
     }
 
     /// How many descriptors are open now.
@@ -51,19 +86,12 @@ public final class FilePool: Sendable {
                 s.slots[path] = slot
                 return (slot.fd, nil)
             }
-            guard s.slots.count >= capacity else { return (nil, nil) }
-            // Evict the least recently used idle descriptor.
-            var victim: (path: String, slot: Slot)?
-            for (p, slot) in s.slots where slot.pins == 0 {
-                if victim == nil || slot.lastUse < victim!.slot.lastUse { victim = (p, slot) }
-            }
-            guard let victim else { return (nil, nil) }
-            s.slots[victim.path] = nil
-            return (nil, victim.slot.fd)
+            guard s.slots.count >= s.limit else { return (nil, nil) }
+            return (nil, Self.evictIdle(&s))
         }
-        if let toClose { Glibc.close(toClose) }
+        if let toClose { _ = System.closeDescriptor(toClose) }
         if let existing { return existing }
-        let fd = try System.open(path, flags: O_RDWR | O_CREAT | O_CLOEXEC)
+        let fd = try openDegrading(path)
         let (use, duplicate): (Int32, Int32?) = state.withLock { s in
             if var slot = s.slots[path] {
                 // Another thread opened it meanwhile: use theirs.
@@ -75,8 +103,36 @@ public final class FilePool: Sendable {
             s.slots[path] = Slot(fd: fd, pins: 1, lastUse: s.clock)
             return (fd, nil)
         }
-        if let duplicate { Glibc.close(duplicate) }
+        if let duplicate { _ = System.closeDescriptor(duplicate) }
         return use
+    }
+
+    /// Evicts the least recently used idle descriptor; returns it to be closed outside the lock.
+    private static func evictIdle(_ s: inout State) -> Int32? {
+        var victim: (path: String, slot: Slot)?
+        for (p, slot) in s.slots where slot.pins == 0 {
+            if victim == nil || slot.lastUse < victim!.slot.lastUse { victim = (p, slot) }
+        }
+        guard let victim else { return nil }
+        s.slots[victim.path] = nil
+        return victim.slot.fd
+    }
+
+    /// Opens `path`; when the process is out of descriptors (`EMFILE`, `ENFILE`), closes idle ones of this pool,
+    /// lowers the pool's bound to what fits, and tries again. Fails only when no idle descriptor is left.
+    private func openDegrading(_ path: String) throws -> Int32 {
+        while true {
+            do {
+                return try System.open(path, flags: O_RDWR | O_CREAT | O_CLOEXEC)
+            } catch let error as StorageError where error.errno == EMFILE || error.errno == ENFILE {
+                let victim = state.withLock { s -> Int32? in
+                    s.limit = max(1, min(s.limit, s.slots.count - 1))
+                    return Self.evictIdle(&s)
+                }
+                guard let victim else { throw error }
+                _ = System.closeDescriptor(victim)
+            }
+        }
     }
 
     private func release(_ path: String, _ fd: Int32) {
@@ -85,13 +141,13 @@ public final class FilePool: Sendable {
             slot.pins -= 1
             s.slots[path] = slot
             // Over capacity (every slot was pinned when this one opened): give it back now.
-            if slot.pins == 0 && s.slots.count > capacity {
+            if slot.pins == 0 && s.slots.count > s.limit {
                 s.slots[path] = nil
                 return fd
             }
             return nil
         }
-        if let toClose { Glibc.close(toClose) }
+        if let toClose { _ = System.closeDescriptor(toClose) }
     }
 
     /// Closes `path`'s descriptor if it is idle (a file being closed for good).
@@ -101,7 +157,7 @@ public final class FilePool: Sendable {
             s.slots[path] = nil
             return slot.fd
         }
-        if let toClose { Glibc.close(toClose) }
+        if let toClose { _ = System.closeDescriptor(toClose) }
     }
 }
 

@@ -2,6 +2,8 @@
 import Glibc
 #elseif canImport(Musl)
 import Musl
+#elseif canImport(Darwin)
+import Darwin
 #endif
 import Synchronization
 
@@ -86,7 +88,11 @@ struct DescriptorIO {
     }
 
     func sync() throws {
+        #if canImport(Darwin)
+        _ = try System.call("fsync \(path)") { fsync(fd) }
+        #else
         _ = try System.call("fdatasync \(path)") { fdatasync(fd) }
+        #endif
     }
 }
 
@@ -103,7 +109,7 @@ public final class FileStorage: RandomAccessStorage {
     }
 
     deinit {
-        if !closed.load(ordering: .acquiring) { Glibc.close(io.fd) }
+        if !closed.load(ordering: .acquiring) { System.closeDescriptor(io.fd) }
     }
 
     private func checked() throws -> DescriptorIO {
@@ -137,7 +143,7 @@ public final class FileStorage: RandomAccessStorage {
 
     public func close() throws {
         if closed.exchange(true, ordering: .acquiringAndReleasing) { return }
-        _ = try System.call("close \(io.path)") { Glibc.close(io.fd) }
+        _ = try System.call("close \(io.path)") { System.closeDescriptor(io.fd) }
     }
 
     /// Takes an exclusive advisory lock (`flock`), failing at once with ``StorageError/Code/locked``
@@ -145,6 +151,13 @@ public final class FileStorage: RandomAccessStorage {
     public func lockExclusive() throws {
         let io = try checked()
         _ = try System.call("flock \(io.path)") { flock(io.fd, LOCK_EX | LOCK_NB) }
+    }
+
+    /// Takes a shared advisory lock (`flock`): any number of shared holders, but no exclusive one. Fails at
+    /// once with ``StorageError/Code/locked`` while another handle holds the lock exclusively.
+    public func lockShared() throws {
+        let io = try checked()
+        _ = try System.call("flock \(io.path)") { flock(io.fd, LOCK_SH | LOCK_NB) }
     }
 }
 
@@ -157,7 +170,9 @@ public struct FileDirectory: StorageDirectory {
 
     /// A directory at `path`, created with its parents if missing.
     /// - Parameter pool: a pool bounding how many files are open at once (for databases of many feeds).
+    /// - Throws: ``StorageError/Code/invalidPath`` for an empty path; ``StorageError`` when it cannot be created.
     public init(path: String, pool: FilePool? = nil) throws {
+        guard !path.isEmpty else { throw StorageError(.invalidPath, "a directory path cannot be empty") }
         self.path = path
         self.pool = pool
         try System.makeDirectory(path)
@@ -174,4 +189,28 @@ public struct FileDirectory: StorageDirectory {
     }
 
     public var isPersistent: Bool { true }
+
+    public var location: String { path }
+
+    /// A feed directory inside a ``Kappa`` database (`<database>/feeds/<name>/`) is guarded by the database's
+    /// `LOCK`: a feed opened here on its own takes it shared, so it cannot be opened while the database is
+    /// (which holds it exclusively), and the database cannot open while such a feed is. Directories given a
+    /// pool belong to an owner that holds the lock itself.
+    public func lockForUse() throws -> (any RandomAccessStorage)? {
+        guard pool == nil else { return nil }
+        let components = path.split(separator: "/", omittingEmptySubsequences: true)
+        guard components.count >= 2, components[components.count - 2] == "feeds" else { return nil }
+        let database = (path.hasPrefix("/") ? "/" : "") + components.dropLast(2).joined(separator: "/")
+        let lockPath = (database.isEmpty ? "." : database) + "/LOCK"
+        var st = stat()
+        guard stat(lockPath, &st) == 0 else { return nil }
+        let lock = try FileStorage(path: lockPath)
+        do {
+            try lock.lockShared()
+        } catch let error as StorageError where error.code == .locked {
+            try? lock.close()
+            throw StorageError(.locked, "\(path) is a feed of the database at \(database), which is open", errno: error.errno)
+        }
+        return lock
+    }
 }

@@ -49,4 +49,15 @@ public protocol StorageDirectory: Sendable {
     func exists(_ name: String) -> Bool
     /// Whether `sync` reaches stable storage (false for memory).
     var isPersistent: Bool { get }
+    /// Where the files are, for error messages: a path, or `memory`.
+    var location: String { get }
+    /// Takes whatever lock keeps a second user out while a feed is open here, or returns `nil` when none is
+    /// needed. The feed closes what it gets when it closes.
+    /// - Throws: ``StorageError/Code/locked`` when the directory is in use elsewhere.
+    func lockForUse() throws -> (any RandomAccessStorage)?
+}
+
+extension StorageDirectory {
+    public var location: String { "memory" }
+    public func lockForUse() throws -> (any RandomAccessStorage)? { nil }
 }

@@ -2,7 +2,7 @@
 public struct StorageError: Error, Sendable, CustomStringConvertible {
     /// What went wrong, comparable with `==`.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Base: String, Hashable, Sendable { case io, notFound, closed, locked, shortRead }
+        private enum Base: String, Hashable, Sendable { case io, notFound, closed, locked, shortRead, invalidPath }
         private let base: Base
         private init(_ base: Base) { self.base = base }
 
@@ -14,6 +14,8 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         public static let closed = Code(.closed)
         /// Another process holds the lock on the storage.
         public static let locked = Code(.locked)
+        /// A path that cannot name storage (an empty one).
+        public static let invalidPath = Code(.invalidPath)
         /// Fewer bytes were stored than the metadata promised.
         public static let shortRead = Code(.shortRead)
 
