@@ -17,15 +17,40 @@ public struct KappaOptions: Sendable {
     /// How many undecodable-entry and view errors ``Kappa/errors`` buffers for a slow reader. Default 1,000.
     public var errorBuffer: Int
     /// The most feed files kept open at once (each feed has four); idle ones are closed and reopened on
-    /// use. Default 256.
-    public var maxOpenFiles: Int
+    /// use. `nil` (the default) derives it from the process's limit on open files
+    /// (``Hypercore/FilePool/defaultCapacity()``: half the soft `RLIMIT_NOFILE`). When the process runs out of
+    /// descriptors anyway, idle feed files are closed and the bound lowered instead of failing.
+    public var maxOpenFiles: Int?
 
     /// Creates options.
-    public init(durability: Durability = .durable, errorBuffer: Int = 1000, maxOpenFiles: Int = 256) {
+    public init(durability: Durability = .durable, errorBuffer: Int = 1000, maxOpenFiles: Int? = nil) {
         self.durability = durability
         self.errorBuffer = errorBuffer
         self.maxOpenFiles = maxOpenFiles
     }
+}
+
+/// What a database knows about one of its feeds (``Kappa/info()``).
+public struct KappaFeedInfo: Sendable {
+    /// The feed key.
+    public var key: PublicKey
+    /// The feed's directory (or `memory`).
+    public var location: String
+    /// The local writer name, for a local writer.
+    public var writerName: String?
+    /// True when the feed holds its secret key.
+    public var isWritable: Bool
+    /// The signed length (0 for a damaged feed).
+    public var length: UInt64
+    /// How many blocks are held from 0 without a gap.
+    public var contiguousLength: UInt64
+    /// The first block that does not read, when views are held back there.
+    public var heldBackAt: UInt64?
+    /// Why the feed is unavailable (its files do not open), or `nil` when it is open.
+    public var error: KappaError?
+
+    /// True when the feed is open and usable.
+    public var isAvailable: Bool { error == nil }
 }
 
 /// A database of many feeds with materialized views.
@@ -41,8 +66,14 @@ public struct KappaOptions: Sendable {
 ///
 /// Every local writer owns a feed; remote feeds arrive by key (``addFeed(_:)``, later replication). Each view
 /// registered with ``use(_:version:_:)`` is indexed by its own actor from the entries of all feeds.
+///
+/// The database owns everything it starts: ``close()`` ends its view indexers and closes its files. A database
+/// released without ``close()`` cancels its indexers, and keeps its directory locked until they have ended.
+/// A damaged feed does not take the database down: it is reported on ``errors`` and in ``info()``, and the
+/// other feeds keep working.
 public actor Kappa<Value: Codable & Sendable> {
-    /// Everything that went wrong while indexing: undecodable entries (skipped) and view failures.
+    /// Everything that went wrong while opening and indexing: damaged feeds, undecodable entries (skipped) and
+    /// view failures.
     public nonisolated let errors: AsyncStream<KappaError>
     private let errorSink: AsyncStream<KappaError>.Continuation
 
@@ -51,48 +82,72 @@ public actor Kappa<Value: Codable & Sendable> {
     /// Where the data lives.
     public nonisolated let storage: KappaStorage
 
+    /// The user-data key under which a local writer's feed keeps its name (so names survive losing the store).
+    static var writerNameKey: String { "kappa/writer" }
+
     private let options: KappaOptions
     private let database: SQLiteDatabase
-    private let lock: FileStorage?
+    /// The feed files' descriptors; for a directory it holds the `LOCK` for as long as any feed file lives.
     private let files: FilePool
-    private let feedSet = FeedSet()
+    private let feedSet: FeedSet
+    private let tasks = OwnedTasks()
     private var feedsByKey: [PublicKey: Feed] = [:]
-    private var writers: [String: Feed] = [:]
-    private var indexers: [String: (indexer: ViewIndexer<Value>, task: Task<Void, Never>)] = [:]
+    /// Local writer names and their feed keys (whether or not the feed opened).
+    private var writers: [String: PublicKey] = [:]
+    /// Feeds that are known but did not open.
+    private var unavailable: [PublicKey: (location: String, writable: Bool, error: KappaError)] = [:]
+    private var indexers: [String: ViewIndexer<Value>] = [:]
     private var viewOrder: [String] = []
     private var isClosed = false
 
     /// Opens (or creates) a database in the directory at `path`.
-    /// - Throws: ``KappaError/Code/locked`` when another process has it open; storage and corruption errors.
+    /// - Throws: ``KappaError/Code/locked`` when another process has it open (or a feed of it is open on its
+    ///   own); ``KappaError/Code/invalidPath`` for an empty path; storage errors.
     public init(path: String, encoding: ValueEncoding<Value> = .json, options: KappaOptions = KappaOptions()) async throws {
         try await self.init(storage: .directory(path), encoding: encoding, options: options)
     }
 
     /// Opens (or creates) a database.
+    ///
+    /// Feeds whose files do not open are reported on ``errors`` and listed as unavailable by ``info()``; the
+    /// database opens without them.
+    /// - Throws: ``KappaError/Code/locked``, ``KappaError/Code/invalidPath``, ``KappaError/Code/store``.
     public init(storage: KappaStorage, encoding: ValueEncoding<Value> = .json, options: KappaOptions = KappaOptions()) async throws {
         self.storage = storage
         self.encoding = encoding
         self.options = options
-        files = FilePool(capacity: options.maxOpenFiles)
-        (errors, errorSink) = AsyncStream.makeStream(of: KappaError.self, bufferingPolicy: .bufferingNewest(max(1, options.errorBuffer)))
+        let (errors, errorSink) = AsyncStream.makeStream(of: KappaError.self,
+                                                         bufferingPolicy: .bufferingNewest(max(1, options.errorBuffer)))
+        self.errors = errors
+        self.errorSink = errorSink
+        feedSet = FeedSet(report: { errorSink.yield($0) })
         switch storage {
         case .memory:
-            lock = nil
+            files = FilePool(capacity: options.maxOpenFiles)
             database = try SQLiteDatabase(path: nil)
         case .directory(let path):
+            guard !path.isEmpty else { throw KappaError(.invalidPath, "a database path cannot be empty") }
             let directory = try FileDirectory(path: path)
             let lockFile = try FileStorage(path: directory.path + "/LOCK")
             do {
                 try lockFile.lockExclusive()
             } catch let error as StorageError where error.code == .locked {
-                throw KappaError(.locked, "\(path) is open in another process or Kappa instance", cause: error)
+                throw KappaError(.locked, "\(path) is open in another process or Kappa instance, or a feed of it is open", cause: error)
             }
-            lock = lockFile
+            files = FilePool(capacity: options.maxOpenFiles, lock: lockFile)
             _ = try FileDirectory(path: path + "/feeds")
             database = try SQLiteDatabase(path: path + "/views.sqlite")
         }
         try database.withConnection { try $0.execute(CoreStore.schema) }
-        try loadFeeds()
+        try await loadFeeds()
+    }
+
+    deinit {
+        // Released without close(): stop what it started. The indexers hold the feeds and the file pool, which
+        // holds the lock, so the directory stays locked until they have ended.
+        tasks.cancelAll()
+        feedSet.changes.close()
+        errorSink.finish()
     }
 
     /// Opens a database, runs `body`, and closes it whatever `body` does.
@@ -113,35 +168,81 @@ public actor Kappa<Value: Codable & Sendable> {
 
     // MARK: Feeds
 
+    private func feedPath(for key: PublicKey) -> String {
+        switch storage {
+        case .memory: "memory"
+        case .directory(let path): "\(path)/feeds/\(Hashing.discoveryKey(key).hex)"
+        }
+    }
+
     private func feedDirectory(for key: PublicKey) throws -> any StorageDirectory {
         switch storage {
-        case .memory: return MemoryDirectory()
-        case .directory(let path):
-            return try FileDirectory(path: "\(path)/feeds/\(Hashing.discoveryKey(key).hex)", pool: files)
+        case .memory: MemoryDirectory()
+        case .directory: try FileDirectory(path: feedPath(for: key), pool: files)
         }
     }
 
     private var feedOptions: FeedOptions { FeedOptions(durability: options.durability) }
 
-    private func loadFeeds() throws {
+    private func report(_ error: KappaError) {
+        errorSink.yield(error)
+    }
+
+    private func loadFeeds() async throws {
         guard case .directory(let path) = storage else { return }
-        let keys = try database.withConnection { try CoreStore.feeds($0) }
-        for key in keys {
-            register(try Feed.open(storage: try feedDirectory(for: key), key: key, options: feedOptions))
+        let stored = try database.withConnection { try CoreStore.feedList($0) }
+        for (key, writable) in stored {
+            let location = feedPath(for: key)
+            do {
+                guard FileDirectory.isDirectory(location), (try FileDirectory(path: location)).exists("oplog") else {
+                    throw HypercoreError(.corrupt, "\(location) holds no oplog")
+                }
+                register(try Feed.open(storage: try feedDirectory(for: key), key: key, options: feedOptions))
+            } catch {
+                markUnavailable(key, location: location, writable: writable, error: error)
+            }
         }
-        // A feed directory created just before a crash may be missing from the list: adopt it at the end.
-        let known = Set(keys.map { Hashing.discoveryKey($0).hex })
+        // A feed directory created just before a crash (or a store that was lost) may be missing from the list:
+        // adopt what is a feed, report what is not.
+        let known = Set(stored.map { Hashing.discoveryKey($0.key).hex })
         let present = (try? FileManager.default.contentsOfDirectory(atPath: path + "/feeds")) ?? []
         for name in present.sorted() where !known.contains(name) {
-            let directory = try FileDirectory(path: "\(path)/feeds/\(name)", pool: files)
-            guard directory.exists("oplog") else { continue }
-            let feed = try Feed.open(storage: directory, options: feedOptions)
-            try database.withConnection { try CoreStore.addFeed($0, key: feed.key, writable: feed.writable) }
-            register(feed)
+            let location = "\(path)/feeds/\(name)"
+            do {
+                guard FileDirectory.isDirectory(location) else {
+                    throw KappaError(.damagedFeed, "\(location) is not a feed directory; ignored")
+                }
+                let directory = try FileDirectory(path: location, pool: files)
+                guard directory.exists("oplog") else {
+                    throw KappaError(.damagedFeed, "\(location) holds no feed (no oplog); ignored")
+                }
+                let feed = try Feed.open(storage: directory, options: feedOptions)
+                guard Hashing.discoveryKey(feed.key).hex == name else {
+                    try? await feed.close()
+                    throw KappaError(.damagedFeed, "\(location) holds feed \(feed.key), whose directory is named otherwise; ignored")
+                }
+                try database.withConnection { try CoreStore.addFeed($0, key: feed.key, writable: feed.writable) }
+                register(feed)
+            } catch let error as KappaError {
+                report(error)
+            } catch {
+                report(KappaError(.damagedFeed, "\(location) does not open as a feed; ignored", cause: error))
+            }
         }
-        for (name, key) in try database.withConnection({ try CoreStore.writers($0) }) {
-            if let feed = feedsByKey[key], feed.writable { writers[name] = feed }
+        writers = try database.withConnection { try CoreStore.writers($0) }
+        // Names kept with the feeds themselves restore writers the store lost.
+        for feed in feedSet.feeds where feed.writable {
+            guard let bytes = await feed.userData(Self.writerNameKey), let name = String(validating: bytes, as: UTF8.self),
+                  !name.isEmpty, writers[name] == nil, !writers.values.contains(feed.key) else { continue }
+            try database.withConnection { try CoreStore.addWriter($0, name: name, key: feed.key) }
+            writers[name] = feed.key
         }
+    }
+
+    private func markUnavailable(_ key: PublicKey, location: String, writable: Bool, error: any Error) {
+        let wrapped = KappaError(.damagedFeed, "feed \(key) at \(location) does not open; it is unavailable", cause: error)
+        unavailable[key] = (location, writable, wrapped)
+        report(wrapped)
     }
 
     /// Adds `feed` to the feed set the views read from.
@@ -154,37 +255,49 @@ public actor Kappa<Value: Codable & Sendable> {
         if isClosed { throw KappaError(.closed, "the database is closed") }
     }
 
-    /// The local writable feed called `name`, created on first use. Names persist across restarts and never
-    /// resolve to a remote feed.
-    /// - Throws: ``KappaError/Code/invalidName`` for an empty name, ``KappaError/Code/closed``.
+    /// The local writable feed called `name`, created on first use. Names persist across restarts (in the
+    /// store and with the feed itself) and never resolve to a remote feed.
+    /// - Throws: ``KappaError/Code/invalidName`` for an empty name, ``KappaError/Code/feedUnavailable`` when the
+    ///   writer's feed is damaged (no new feed is started beside it), ``KappaError/Code/closed``.
     public func writer(_ name: String) async throws -> KappaWriter<Value> {
         try checkOpen()
         guard !name.isEmpty else { throw KappaError(.invalidName, "a writer name cannot be empty") }
-        if let feed = writers[name] { return KappaWriter(feed: feed, name: name, encoding: encoding) }
+        if let key = writers[name] {
+            if let feed = feedsByKey[key] { return KappaWriter(feed: feed, name: name, encoding: encoding) }
+            let reason = unavailable[key]?.error
+            throw KappaError(.feedUnavailable, "writer \(name)'s feed \(key) at \(feedPath(for: key)) is unavailable", cause: reason)
+        }
         let pair = KeyPair.random()
         let feed = try Feed.create(storage: try feedDirectory(for: pair.publicKey), keyPair: pair, options: feedOptions)
+        // Nothing awaits before the name is taken, so concurrent calls for one name get one feed.
         try database.withConnection { c in
             try c.transaction {
                 try CoreStore.addFeed(c, key: feed.key, writable: true)
                 try CoreStore.addWriter(c, name: name, key: feed.key)
             }
         }
-        writers[name] = feed
+        writers[name] = feed.key
         register(feed)
+        // The name also goes with the feed, so it is recovered if the store is lost.
+        try await feed.setUserData(Self.writerNameKey, Array(name.utf8))
         return KappaWriter(feed: feed, name: name, encoding: encoding)
     }
 
     /// Adds a remote (read-only) feed by key, or returns the feed already known under that key.
+    /// - Throws: ``KappaError/Code/feedUnavailable`` when the feed is known but damaged, `.closed`.
     public func addFeed(_ key: PublicKey) async throws -> Feed {
         try checkOpen()
         if let feed = feedsByKey[key] { return feed }
+        if let damaged = unavailable[key] {
+            throw KappaError(.feedUnavailable, "feed \(key) at \(damaged.location) is unavailable", cause: damaged.error)
+        }
         let feed = try Feed.replica(key: key, storage: try feedDirectory(for: key), options: feedOptions)
         try database.withConnection { try CoreStore.addFeed($0, key: key, writable: false) }
         register(feed)
         return feed
     }
 
-    /// The feed with `key`, or `nil`.
+    /// The feed with `key`, or `nil` (also for a known feed that is unavailable; see ``info()``).
     public func feed(_ key: PublicKey) -> Feed? {
         feedsByKey[key]
     }
@@ -209,13 +322,39 @@ public actor Kappa<Value: Codable & Sendable> {
         }
     }
 
-    /// All feeds, local and remote, in the order they were added (stable across restarts).
+    /// All open feeds, local and remote, in the order they were added (stable across restarts). Feeds that did
+    /// not open are left out; ``info()`` lists them.
     public func feeds() -> [Feed] {
         feedSet.feeds
     }
 
+    /// Every known feed with its state: open ones (with their lengths, and where damage holds views back) and
+    /// unavailable ones (with the error that made them so).
+    public func info() async -> [KappaFeedInfo] {
+        let names = Dictionary(writers.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
+        var out = [KappaFeedInfo]()
+        for feed in feedSet.feeds {
+            out.append(KappaFeedInfo(key: feed.key, location: feed.location, writerName: names[feed.key],
+                                     isWritable: feed.writable, length: await feed.length,
+                                     contiguousLength: await feed.contiguousLength,
+                                     heldBackAt: feedSet.damage(of: feed.key), error: nil))
+        }
+        for (key, damaged) in unavailable.sorted(by: { $0.value.location < $1.value.location }) {
+            out.append(KappaFeedInfo(key: key, location: damaged.location, writerName: names[key],
+                                     isWritable: damaged.writable, length: 0, contiguousLength: 0, heldBackAt: nil,
+                                     error: damaged.error))
+        }
+        return out
+    }
+
     /// How many feed files are open now (bounded by ``KappaOptions/maxOpenFiles``).
     var openFeedFiles: Int { files.openCount }
+
+    /// The bound on open feed files in force.
+    var maxOpenFeedFiles: Int { files.capacity }
+
+    /// How many tasks the database owns now (its view indexers).
+    var ownedTaskCount: Int { tasks.count }
 
     /// The names of the local writers.
     public func writerNames() -> [String] {
@@ -265,16 +404,22 @@ public actor Kappa<Value: Codable & Sendable> {
         let indexer = ViewIndexer(name: name, version: version, view: view, encoding: encoding, database: database,
                                   feeds: feedSet, progress: progress,
                                   report: { errorSink.yield($0) })
-        let task = Task { await indexer.run() }
-        indexers[name] = (indexer, task)
+        // The task holds the file pool (and with it the directory's lock) until the indexer has ended.
+        let files = self.files
+        let started = tasks.spawn {
+            await indexer.run()
+            withExtendedLifetime(files) {}
+        }
+        guard started else { throw KappaError(.closed, "the database is closed") }
+        indexers[name] = indexer
         viewOrder.append(name)
     }
 
     private func resolve(_ names: [String]?) throws -> [ViewIndexer<Value>] {
-        guard let names else { return viewOrder.compactMap { indexers[$0]?.indexer } }
+        guard let names else { return viewOrder.compactMap { indexers[$0] } }
         return try names.map { name in
-            guard let entry = indexers[name] else { throw KappaError(.unknownView, "no view named \(name)") }
-            return entry.indexer
+            guard let indexer = indexers[name] else { throw KappaError(.unknownView, "no view named \(name)") }
+            return indexer
         }
     }
 
@@ -289,11 +434,13 @@ public actor Kappa<Value: Codable & Sendable> {
     }
 
     /// Returns when the named views (all views for `nil`) have indexed every entry that was locally
-    /// available, without a gap, when `ready` was called. Returns at once for a paused view.
+    /// available, without a gap, when `ready` was called. Returns at once for a paused view. A feed held back
+    /// by a block that does not read counts up to that block.
     /// - Throws: ``KappaError/Code/unknownView``; a failed view's error (``KappaError/Code/viewFailed``);
-    ///   ``KappaError/Code/closed``.
+    ///   ``KappaError/Code/closed``; `CancellationError` when the calling task is cancelled.
     public func ready(_ names: [String]?) async throws {
         try checkOpen()
+        try Task.checkCancellation()
         let targets = try resolve(names)
         var target: [PublicKey: UInt64] = [:]
         for feed in feedSet.feeds { target[feed.key] = await feed.contiguousLength }
@@ -301,9 +448,11 @@ public actor Kappa<Value: Codable & Sendable> {
     }
 
     /// Pauses the named views (all for `nil`); returns once each has committed its batch in flight.
+    /// - Throws: ``KappaError/Code/unknownView``, `.closed`; `CancellationError` when the calling task is
+    ///   cancelled before the views have stopped (they still pause).
     public func pause(_ names: [String]? = nil) async throws {
         try checkOpen()
-        for indexer in try resolve(names) { await indexer.pause() }
+        for indexer in try resolve(names) { try await indexer.pause() }
     }
 
     /// Pauses view `name`.
@@ -324,19 +473,20 @@ public actor Kappa<Value: Codable & Sendable> {
 
     // MARK: Closing
 
-    /// Finishes the batches in flight, stops the views, closes every feed and the store. Idempotent.
+    /// Finishes the batches in flight, stops the views, closes every feed and the store, and unlocks the
+    /// directory. Idempotent.
     public func close() async throws {
         if isClosed { return }
         isClosed = true
-        for name in viewOrder { await indexers[name]?.indexer.stop() }
+        for name in viewOrder { await indexers[name]?.stop() }
         feedSet.changes.close()
-        for name in viewOrder { await indexers[name]?.task.value }
+        await tasks.waitAll()
         var failure: (any Error)?
         for feed in feedSet.feeds {
             do { try await feed.close() } catch { failure = failure ?? error }
         }
         database.close()
-        try? lock?.close()
+        files.releaseLock()
         errorSink.finish()
         if let failure { throw failure }
     }

@@ -7,7 +7,7 @@ public struct KappaError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case closed, locked, invalidKey, unknownView, duplicateView, viewFailed, viewNotAttached
-            case undecodableEntry, encoding, store, invalidName
+            case undecodableEntry, encoding, store, invalidName, invalidPath, damagedFeed, feedUnavailable
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -34,6 +34,13 @@ public struct KappaError: Error, Sendable, CustomStringConvertible {
         public static let store = Code(.store)
         /// A writer or view name that is empty.
         public static let invalidName = Code(.invalidName)
+        /// A database path that cannot be used (an empty one).
+        public static let invalidPath = Code(.invalidPath)
+        /// A feed whose files do not open or whose block does not read. The database keeps working; the feed is
+        /// unavailable (or held back at the block). The message names the feed, its directory and the block.
+        public static let damagedFeed = Code(.damagedFeed)
+        /// A feed that is known but could not be opened (see ``Kappa/info()``), asked for by writer name or key.
+        public static let feedUnavailable = Code(.feedUnavailable)
 
         public var description: String { base.rawValue }
     }

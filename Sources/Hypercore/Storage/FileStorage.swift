@@ -192,6 +192,12 @@ public struct FileDirectory: StorageDirectory {
 
     public var location: String { path }
 
+    /// True when `path` names an existing directory.
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
     /// A feed directory inside a ``Kappa`` database (`<database>/feeds/<name>/`) is guarded by the database's
     /// `LOCK`: a feed opened here on its own takes it shared, so it cannot be opened while the database is
     /// (which holds it exclusively), and the database cannot open while such a feed is. Directories given a

@@ -9,18 +9,37 @@ struct MergeState {
     let maxBatch: Int
     /// Which feed goes first in the next batch.
     private var rotation = 0
+    /// Per feed, the change version at which it last had nothing more to give: skipped until it changes.
+    private var exhausted: [PublicKey: UInt64] = [:]
 
     init(positions: [PublicKey: UInt64], maxBatch: Int) {
         self.positions = positions
         self.maxBatch = max(1, maxBatch)
     }
 
-    /// The feeds in the order the next batch visits them, and each one's fair share of the batch.
-    mutating func plan(_ feeds: [Feed]) -> (order: [Feed], share: Int) {
-        guard !feeds.isEmpty else { return ([], 0) }
+    /// The feeds in the order the next batch visits them, and each one's share of the batch: a fair share,
+    /// but at least a few entries (up to 16) so that a batch over many feeds does not cost a read per entry.
+    /// The rotation moves on by the feeds a batch used (``used(_:)``), so every feed gets its turn.
+    func plan(_ feeds: [Feed]) -> (order: ArraySlice<Feed>, wrapped: ArraySlice<Feed>, share: Int) {
+        guard !feeds.isEmpty else { return ([], [], 0) }
         let start = rotation % feeds.count
-        rotation = start + 1
-        return (Array(feeds[start...] + feeds[..<start]), max(1, maxBatch / feeds.count))
+        let share = max(maxBatch / feeds.count, max(1, min(16, maxBatch / 4)))
+        return (feeds[start...], feeds[..<start], share)
+    }
+
+    /// Moves the rotation past the `count` feeds the last batch visited.
+    mutating func used(_ count: Int, of total: Int) {
+        guard total > 0 else { return }
+        rotation = (rotation % total + max(1, count)) % total
+    }
+
+    /// True when `feed` had nothing more at change `version` (so asking again is useless).
+    func isExhausted(_ feed: PublicKey, version: UInt64) -> Bool {
+        exhausted[feed] == version
+    }
+
+    mutating func markExhausted(_ feed: PublicKey, version: UInt64) {
+        exhausted[feed] = version
     }
 
     func position(of feed: PublicKey) -> UInt64 {

@@ -12,7 +12,9 @@ struct FeedBlock: Sendable {
 /// the set later join in. A sparse feed contributes its gap-free prefix; later blocks wait for the gap.
 ///
 /// Live, the sequence waits for appends, downloads and new feeds, and ends when the set's signal closes or
-/// the task is cancelled; otherwise it ends when nothing is available.
+/// the task is cancelled; otherwise it ends when nothing is available. A block that does not read holds back
+/// its own feed only (recorded in the ``FeedSet``); an empty batch says that such damage was found and there is
+/// nothing else to deliver yet.
 struct MergedEntries: AsyncSequence, Sendable {
     typealias Element = [FeedBlock]
 
@@ -29,42 +31,76 @@ struct MergedEntries: AsyncSequence, Sendable {
         let feeds: FeedSet
         var state: MergeState
         let live: Bool
+        /// Set when this pass found a feed newly held back by damage.
+        var foundDamage = false
 
         mutating func next() async throws -> [FeedBlock]? {
             while !Task.isCancelled {
                 let seen = feeds.changes.version
                 let batch = try await gather()
                 if !batch.isEmpty { return batch }
+                if foundDamage {
+                    // Nothing to map, but a feed is now held back: let the reader settle what waits on it.
+                    foundDamage = false
+                    return []
+                }
                 if !live { return nil }
                 guard await feeds.changes.wait(after: seen) else { return nil }
             }
             return nil
         }
 
-        /// One pass over the feeds, each up to its fair share; then the rest of the batch from feeds that
-        /// had more.
+        /// One pass over the feeds in rotation, each up to its share; then the rest of the batch from feeds that
+        /// had more. Feeds that had nothing new and did not change since are skipped without a hop.
         private mutating func gather() async throws -> [FeedBlock] {
-            let (order, share) = state.plan(feeds.feeds)
+            let all = feeds.feeds
+            let (order, wrapped, share) = state.plan(all)
             var batch = [FeedBlock]()
             var hungry = [Feed]()
-            for feed in order where batch.count < state.maxBatch {
-                let taken = try await take(from: feed, limit: Swift.min(share, state.maxBatch - batch.count), into: &batch)
-                if taken == share { hungry.append(feed) }
+            var visited = 0
+            for feed in [order, wrapped].joined() {
+                guard batch.count < state.maxBatch else { break }
+                visited += 1
+                let version = feeds.version(of: feed.key)
+                if state.isExhausted(feed.key, version: version) { continue }
+                let limit = Swift.min(share, state.maxBatch - batch.count)
+                let taken = try await take(from: feed, limit: limit, version: version, into: &batch)
+                if taken == limit { hungry.append(feed) }
             }
+            state.used(visited, of: all.count)
             for feed in hungry where batch.count < state.maxBatch {
-                _ = try await take(from: feed, limit: state.maxBatch - batch.count, into: &batch)
+                _ = try await take(from: feed, limit: state.maxBatch - batch.count, version: feeds.version(of: feed.key),
+                                  into: &batch)
             }
             return batch
         }
 
-        private mutating func take(from feed: Feed, limit: Int, into batch: inout [FeedBlock]) async throws -> Int {
+        /// Reads up to `limit` blocks of `feed` into `batch`. A block that does not read holds back this feed only:
+        /// the damage is recorded (and reported once) and the blocks before it are delivered.
+        private mutating func take(from feed: Feed, limit: Int, version: UInt64, into batch: inout [FeedBlock]) async throws -> Int {
             let start = state.position(of: feed.key)
-            let blocks = try await feed.getBatch(from: start, limit: limit)
-            for (offset, bytes) in blocks.enumerated() {
+            let read: (blocks: [[UInt8]], failure: (index: UInt64, error: any Error)?)
+            do {
+                read = try await feed.readBatch(from: start, limit: limit)
+            } catch let error as HypercoreError where error.code == .closed {
+                return 0
+            } catch {
+                // The data file itself failed (an I/O error): hold this feed back like a damaged block.
+                if feeds.recordDamage(feed, at: start, error) { foundDamage = true }
+                state.markExhausted(feed.key, version: version)
+                return 0
+            }
+            for (offset, bytes) in read.blocks.enumerated() {
                 batch.append(FeedBlock(feed: feed.key, seq: start + UInt64(offset), bytes: bytes))
             }
-            state.advance(feed.key, by: blocks.count)
-            return blocks.count
+            state.advance(feed.key, by: read.blocks.count)
+            if let failure = read.failure {
+                if feeds.recordDamage(feed, at: failure.index, failure.error) { foundDamage = true }
+            } else if !read.blocks.isEmpty {
+                feeds.clearDamage(feed.key, readingFrom: start, count: read.blocks.count)
+            }
+            if read.blocks.count < limit { state.markExhausted(feed.key, version: version) }
+            return read.blocks.count
         }
     }
 }

@@ -23,6 +23,15 @@ enum CoreStore {
         return keys
     }
 
+    /// Every listed feed with whether it is a local writer's, in the order added.
+    static func feedList(_ c: SQLiteConnection) throws -> [(key: PublicKey, writable: Bool)] {
+        var out = [(key: PublicKey, writable: Bool)]()
+        try c.query("SELECT key, writable FROM feeds ORDER BY position") { row in
+            if let key = try? PublicKey(row.blob(0)) { out.append((key, row.integer(1) != 0)) }
+        }
+        return out
+    }
+
     static func addFeed(_ c: SQLiteConnection, key: PublicKey, writable: Bool) throws {
         try c.run("INSERT OR IGNORE INTO feeds(position, key, writable) VALUES ((SELECT COALESCE(MAX(position), 0) + 1 FROM feeds), ?, ?)",
                   [.blob(key.bytes), .integer(writable ? 1 : 0)])

@@ -2,20 +2,11 @@ import Hypercore
 
 /// Indexes one view: consumes the ``MergedEntries`` of all feeds from its checkpoint, maps each batch, and
 /// commits the view's writes with its new checkpoint.
+///
+/// Its control state (waiting, mapping, pausing, paused, failed, stopped) is an ``IndexerStateMachine``; this
+/// actor runs the loop and holds the continuations of `ready` and `pause` callers. Every wait ends when the
+/// waiting task is cancelled; ``run()`` ends when its task is cancelled or on ``stop()``.
 actor ViewIndexer<Value: Sendable> {
-    enum State {
-        /// Waiting for the next batch.
-        case idle
-        /// A batch is being mapped and committed.
-        case running
-        /// Stopped by ``pause()``; ``resume()`` restarts.
-        case paused
-        /// Stopped by an error; ``resume()`` retries from the last checkpoint.
-        case failed(KappaError)
-        /// Stopped for good.
-        case closed
-    }
-
     let name: String
     let version: Int64
     private let view: any KappaView<Value>
@@ -26,12 +17,12 @@ actor ViewIndexer<Value: Sendable> {
 
     /// The committed checkpoint: the next sequence number per feed.
     private var progress: [PublicKey: UInt64]
-    private var state: State = .idle
-    private var wantPause = false
-    private var stopping = false
-    private var pauseWaiters: [CheckedContinuation<Void, Never>] = []
-    private var readyWaiters: [(target: [PublicKey: UInt64], continuation: CheckedContinuation<Void, any Error>)] = []
-    private var resumeWaiter: CheckedContinuation<Void, Never>?
+    private var machine = IndexerStateMachine()
+    private var nextWaiterID = 0
+    private var readyContinuations: [Int: CheckedContinuation<Void, any Error>] = [:]
+    private var pauseContinuations: [Int: CheckedContinuation<Void, any Error>] = [:]
+    /// The loop, while it waits to be resumed.
+    private var wakeContinuation: CheckedContinuation<Void, Never>?
 
     init(name: String, version: Int64, view: any KappaView<Value>, encoding: ValueEncoding<Value>,
          database: SQLiteDatabase, feeds: FeedSet, progress: [PublicKey: UInt64],
@@ -48,51 +39,50 @@ actor ViewIndexer<Value: Sendable> {
 
     // MARK: The loop
 
-    /// Runs until ``stop()``.
+    /// Runs until ``stop()`` or until its task is cancelled.
     func run() async {
         // Positions run ahead of `progress` by the batch being mapped; after a pause or a failure the
         // sequence restarts from the committed checkpoint.
         var batches: MergedEntries.Iterator?
-        while !stopping {
-            switch state {
-            case .paused, .failed:
+        loop: while !Task.isCancelled {
+            switch machine.loopAction {
+            case .stop:
+                break loop
+            case .waitForResume:
                 batches = nil
-                await withCheckedContinuation { resumeWaiter = $0 }
+                await waitForWake()
                 continue
-            case .closed:
-                return
-            case .idle, .running:
+            case .index:
                 break
             }
             if batches == nil {
                 batches = MergedEntries(feeds: feeds, start: progress, maxBatch: view.maxBatch, live: true).makeAsyncIterator()
             }
-            state = .idle
             let batch: [FeedBlock]?
             do {
                 batch = try await batches!.next()
             } catch {
-                if stopping { break }
-                fail(KappaError(.viewFailed, "view \(name): reading feeds failed", cause: error))
+                if machine.loopAction == .stop { break }
+                failed(KappaError(.viewFailed, "view \(name): reading feeds failed", cause: error))
                 continue
             }
-            guard let batch else { break }  // the database is closing
-            guard case .idle = state, !stopping else { continue }  // paused while waiting: not mapped
-            state = .running
+            guard let batch else { break }  // closing or cancelled
+            if batch.isEmpty {
+                // A feed is newly held back by damage: ready calls waiting on it may now be done.
+                resumeWaiters(machine.progressed(isIndexed))
+                continue
+            }
+            guard machine.batchArrived() else { continue }  // paused while waiting: not mapped
             do {
                 try await process(batch)
-                state = .idle
+                resumeWaiters(machine.batchCommitted(isIndexed))
             } catch let error as KappaError {
-                fail(error)
-                continue
+                failed(error)
             } catch {
-                fail(KappaError(.viewFailed, "view \(name) failed", cause: error))
-                continue
+                failed(KappaError(.viewFailed, "view \(name) failed", cause: error))
             }
-            if wantPause { enterPaused() }
         }
-        state = .closed
-        finishWaiters()
+        resumeWaiters(machine.stop())
     }
 
     private func process(_ batch: [FeedBlock]) async throws {
@@ -141,110 +131,133 @@ actor ViewIndexer<Value: Sendable> {
         }
         progress = next
         if !entries.isEmpty { await view.indexed(entries) }
-        settleReadyWaiters()
     }
 
-    private func fail(_ error: KappaError) {
-        state = .failed(error)
+    private func failed(_ error: KappaError) {
         report(error)
-        if wantPause {
-            wantPause = false
-            resumePauseWaiters()
+        resumeWaiters(machine.batchFailed(error, isIndexed))
+    }
+
+    /// True when `target` (next sequence per feed) is indexed; a feed held back by damage counts up to the
+    /// damaged block.
+    private func isIndexed(_ target: [PublicKey: UInt64]) -> Bool {
+        target.allSatisfy { key, next in
+            let reachable = feeds.damage(of: key).map { Swift.min($0, next) } ?? next
+            return (progress[key] ?? 0) >= reachable
         }
-        settleReadyWaiters()
     }
 
-    private func enterPaused() {
-        wantPause = false
-        state = .paused
-        resumePauseWaiters()
-        settleReadyWaiters()
+    private func resumeWaiters(_ wakeups: IndexerStateMachine.Wakeups) {
+        for (id, result) in wakeups.ready {
+            guard let continuation = readyContinuations.removeValue(forKey: id) else { continue }
+            switch result {
+            case .ready: continuation.resume()
+            case .failed(let error): continuation.resume(throwing: error)
+            case .closed: continuation.resume(throwing: KappaError(.closed, "view \(name) is closed"))
+            }
+        }
+        for id in wakeups.pauses {
+            pauseContinuations.removeValue(forKey: id)?.resume()
+        }
     }
 
-    private func resumePauseWaiters() {
-        let waiters = pauseWaiters
-        pauseWaiters.removeAll()
-        for w in waiters { w.resume() }
+    private func waitForWake() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                if Task.isCancelled {
+                    continuation.resume()
+                } else {
+                    wakeContinuation = continuation
+                }
+            }
+        } onCancel: {
+            Task { await self.wake() }
+        }
+    }
+
+    private func wake() {
+        wakeContinuation?.resume()
+        wakeContinuation = nil
+    }
+
+    private func newWaiterID() -> Int {
+        nextWaiterID += 1
+        return nextWaiterID
     }
 
     // MARK: Control
 
     /// Returns once everything in `target` (next sequence per feed) is indexed; at once when paused.
-    /// - Throws: the view's error when it failed; ``KappaError/Code/closed`` when closed.
+    /// - Throws: the view's error when it failed; ``KappaError/Code/closed`` when closed; `CancellationError`
+    ///   when the calling task is cancelled.
     func waitIndexed(_ target: [PublicKey: UInt64]) async throws {
-        switch state {
-        case .paused: return
-        case .failed(let error): throw error
-        case .closed: throw KappaError(.closed, "view \(name) is closed")
-        case .idle, .running: break
-        }
-        if isIndexed(target) { return }
-        try await withCheckedThrowingContinuation { readyWaiters.append((target, $0)) }
-    }
-
-    private func isIndexed(_ target: [PublicKey: UInt64]) -> Bool {
-        target.allSatisfy { (progress[$0.key] ?? 0) >= $0.value }
-    }
-
-    private func settleReadyWaiters() {
-        var keep = [(target: [PublicKey: UInt64], continuation: CheckedContinuation<Void, any Error>)]()
-        for waiter in readyWaiters {
-            switch state {
-            case .paused: waiter.continuation.resume()
-            case .failed(let error): waiter.continuation.resume(throwing: error)
-            case .closed: waiter.continuation.resume(throwing: KappaError(.closed, "view \(name) is closed"))
-            case .idle, .running:
-                if isIndexed(waiter.target) { waiter.continuation.resume() } else { keep.append(waiter) }
+        let id = newWaiterID()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                if Task.isCancelled {
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
+                switch machine.ready(id: id, target: target, isIndexed) {
+                case .ready: continuation.resume()
+                case .failed(let error): continuation.resume(throwing: error)
+                case .closed: continuation.resume(throwing: KappaError(.closed, "view \(name) is closed"))
+                case nil: readyContinuations[id] = continuation
+                }
             }
+        } onCancel: {
+            Task { await self.cancelReady(id) }
         }
-        readyWaiters = keep
+    }
+
+    private func cancelReady(_ id: Int) {
+        if machine.cancelReady(id: id) { readyContinuations.removeValue(forKey: id)?.resume(throwing: CancellationError()) }
     }
 
     /// Stops indexing after the batch in flight is committed. Returns once stopped.
-    func pause() async {
-        switch state {
-        case .paused, .closed, .failed:
-            return
-        case .idle:
-            enterPaused()
-        case .running:
-            wantPause = true
-            await withCheckedContinuation { pauseWaiters.append($0) }
+    /// - Throws: `CancellationError` when the calling task is cancelled first (the pause still happens).
+    func pause() async throws {
+        let id = newWaiterID()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let (action, wakeups) = machine.pause(id: id, isIndexed)
+                resumeWaiters(wakeups)
+                switch action {
+                case .done: continuation.resume()
+                case .wait: pauseContinuations[id] = continuation
+                }
+            }
+        } onCancel: {
+            Task { await self.cancelPause(id) }
         }
+    }
+
+    private func cancelPause(_ id: Int) {
+        if machine.cancelPause(id: id) { pauseContinuations.removeValue(forKey: id)?.resume(throwing: CancellationError()) }
     }
 
     /// Restarts a paused view; retries a failed one from its last committed checkpoint.
     func resume() async throws {
-        if wantPause {
-            wantPause = false
-            resumePauseWaiters()
-        }
-        switch state {
-        case .paused:
-            state = .idle
-        case .failed:
+        let (action, wakeups) = machine.resume()
+        resumeWaiters(wakeups)
+        switch action {
+        case .none:
+            return
+        case .reloadAndWake:
             if let storage = view.stateStorage {
                 progress = try CoreStore.decodeProgress(try await storage.fetchState() ?? [])
             } else {
                 progress = try database.withConnection { try CoreStore.checkpoint($0, view: name)?.progress ?? [:] }
             }
-            state = .idle
-        case .idle, .running, .closed:
-            return
+            wake()
+        case .wake:
+            wake()
         }
-        resumeWaiter?.resume()
-        resumeWaiter = nil
     }
 
     /// Ends the loop after the batch in flight.
     func stop() {
-        stopping = true
-        resumeWaiter?.resume()
-        resumeWaiter = nil
-    }
-
-    private func finishWaiters() {
-        resumePauseWaiters()
-        settleReadyWaiters()
+        resumeWaiters(machine.stop())
+        wake()
     }
 }
