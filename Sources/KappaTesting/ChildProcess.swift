@@ -30,4 +30,29 @@ public enum ChildProcess {
         output.append(pipe.fileHandleForReading.readDataToEndOfFile())
         return String(decoding: output, as: UTF8.self)
     }
+
+    /// Runs `path` with `arguments` to completion (up to `timeout` seconds, then SIGKILL); returns its exit status
+    /// and everything it printed on standard output and standard error.
+    public static func run(_ path: String, arguments: [String], timeout: Double = 120) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        var output = Data()
+        while true {
+            let chunk = pipe.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            output.append(chunk)
+            if Date() > deadline {
+                kill(process.processIdentifier, SIGKILL)
+                break
+            }
+        }
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
 }

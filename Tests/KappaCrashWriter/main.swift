@@ -2,6 +2,9 @@
 // entries (single and batched) to two writers until it is killed.
 //
 // Usage: KappaCrashWriter <directory>
+//        KappaCrashWriter --file-limit <directory> <limit> <feeds> <maxOpenFiles, 0 for the default>
+//          lowers RLIMIT_NOFILE to <limit>, creates <feeds> writers with an entry each, reopens the database and
+//          checks every writer; prints "ok <feeds> feeds".
 import Foundation
 import Hypercore
 import KappaCore
@@ -15,6 +18,43 @@ struct CrashSumView: KappaView {
     }
 }
 
+if CommandLine.arguments.count == 6, CommandLine.arguments[1] == "--file-limit" {
+    let arguments = CommandLine.arguments
+    let (path, limit, feeds, maxOpen) = (arguments[2], Int(arguments[3])!, Int(arguments[4])!, Int(arguments[5])!)
+    var rl = rlimit()
+    getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &rl)
+    rl.rlim_cur = rlim_t(limit)
+    guard setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &rl) == 0 else {
+        print("setrlimit failed")
+        exit(3)
+    }
+    let options = KappaOptions(durability: .relaxed, maxOpenFiles: maxOpen == 0 ? nil : maxOpen)
+    do {
+        let core = try await Kappa<Int>(path: path, options: options)
+        for i in 0..<feeds { try await core.writer("w\(i)").append(i) }
+        try await core.close()
+        let reopened = try await Kappa<Int>(path: path, options: options)
+        let sum = CrashSumView()
+        try await reopened.use("sum", sum)
+        try await reopened.ready()
+        let expected = (0..<feeds).reduce(0, +)
+        let indexed: Int = try sum.store.get("sum") ?? 0
+        for i in 0..<feeds where try await reopened.writer("w\(i)").feed.length != 1 {
+            print("writer w\(i) lost its entry")
+            exit(1)
+        }
+        guard indexed == expected else {
+            print("sum \(indexed), expected \(expected)")
+            exit(1)
+        }
+        try await reopened.close()
+        print("ok \(feeds) feeds")
+        exit(0)
+    } catch {
+        print("failed: \(error)")
+        exit(1)
+    }
+}
 guard CommandLine.arguments.count == 2 else {
     FileHandle.standardError.write(Data("usage: KappaCrashWriter <directory>\n".utf8))
     exit(2)

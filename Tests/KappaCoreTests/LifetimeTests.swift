@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+import Hypercore
+import KappaTesting
+@testable import KappaCore
+
+/// Nothing a database starts outlives it or runs without its lock; every wait ends when its caller is
+/// cancelled; a feed of an open database cannot be opened beside it; the process's file limit is respected.
+@Suite(.timeLimit(.minutes(2))) struct LifetimeTests {
+    /// Opens the database at `path`, retrying while an earlier instance still holds the lock (up to 30 s).
+    static func openWhenUnlocked(_ path: String) async throws -> (Kappa<Int>, refusedAtLeastOnce: Bool) {
+        var refused = false
+        for _ in 0..<3000 {
+            do {
+                return (try await Kappa<Int>(path: path, options: KappaOptions(durability: .relaxed)), refused)
+            } catch let error as KappaError where error.code == .locked {
+                refused = true
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        throw TestFailure()
+    }
+
+    @Test func droppedDatabaseStopsItsIndexersBeforeReleasingItsLock() async throws {
+        try await withTemporaryDirectory { dir in
+            let total = 50_000
+            let old = SumView()
+            do {
+                let core = try await Kappa<Int>(path: dir.path, options: KappaOptions(durability: .relaxed))
+                try await core.use("sum", old)
+                try await core.writer("w").append(contentsOf: Array(repeating: 1, count: total))
+                try await eventually { !old.batches.isEmpty }
+                // Released here without close(), while its indexer is busy.
+            }
+            let (core, _) = try await Self.openWhenUnlocked(dir.path)
+            let batchesAtOpen = old.batches.count
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(old.batches.count == batchesAtOpen, "the released database's indexer ran on without its lock")
+            let sum = SumView()
+            try await core.use("sum", sum)
+            try await core.ready("sum")
+            #expect(try sum.value == total)
+            try await core.close()
+        }
+    }
+
+    @Test func closeEndsEveryOwnedTask() async throws {
+        let core = try await Kappa<Int>(storage: .memory)
+        for name in ["a", "b", "c"] { try await core.use(name, SumView()) }
+        #expect(await core.ownedTaskCount == 3)
+        try await core.close()
+        #expect(await core.ownedTaskCount == 0)
+        await #expect { try await core.use("d", SumView()) } throws: { ($0 as? KappaError)?.code == .closed }
+    }
+
+    @Test func readyAndPauseEndWhenTheirCallerIsCancelled() async throws {
+        let core = try await Kappa<Int>(storage: .memory)
+        let view = RecordingView()
+        view.closeGate()
+        try await core.use("rec", view)
+        try await core.writer("w").append(1)
+        try await eventually { view.entered == 1 }  // a batch is in flight, held by the gate
+
+        let ready = Task { try await core.ready("rec") }
+        try await Task.sleep(for: .milliseconds(50))
+        ready.cancel()
+        await #expect(throws: CancellationError.self) { try await ready.value }
+
+        let pause = Task { try await core.pause("rec") }
+        try await Task.sleep(for: .milliseconds(50))
+        pause.cancel()
+        await #expect(throws: CancellationError.self) { try await pause.value }
+
+        view.openGate()
+        try await core.resume("rec")
+        try await core.ready("rec")
+        #expect(view.values == [1])
+        try await core.close()
+    }
+
+    @Test func emptyPathsAreRefused() async throws {
+        let lockExisted = FileManager.default.fileExists(atPath: "/LOCK")
+        await #expect { try await Kappa<Int>(path: "") } throws: { ($0 as? KappaError)?.code == .invalidPath }
+        #expect(throws: StorageError.self) { try FileDirectory(path: "") }
+        if !lockExisted { #expect(!FileManager.default.fileExists(atPath: "/LOCK")) }
+    }
+
+    @Test func aFeedOfAnOpenDatabaseRefusesASecondUser() async throws {
+        try await withTemporaryDirectory { dir in
+            let core = try await Kappa<Int>(path: dir.path, options: KappaOptions(durability: .relaxed))
+            let writer = try await core.writer("w")
+            try await writer.append(1)
+            let feedPath = dir.path + "/feeds/" + writer.feed.discoveryKey.hex
+            #expect { try Feed.open(storage: try FileDirectory(path: feedPath)) } throws: {
+                ($0 as? StorageError)?.code == .locked
+            }
+            try await core.close()
+
+            let feed = try Feed.open(storage: try FileDirectory(path: feedPath))
+            await #expect { try await Kappa<Int>(path: dir.path) } throws: { ($0 as? KappaError)?.code == .locked }
+            try await feed.close()
+
+            let reopened = try await Kappa<Int>(path: dir.path)
+            #expect(try await reopened.writer("w").feed.length == 1)
+            try await reopened.close()
+        }
+    }
+
+    /// Runs in a child process, since it lowers the process's limit on open files.
+    @Test(arguments: [(limit: 256, feeds: 70, maxOpenFiles: 0), (limit: 96, feeds: 40, maxOpenFiles: 4096)])
+    func manyFeedsOpenUnderALowFileLimit(limit: Int, feeds: Int, maxOpenFiles: Int) async throws {
+        try await withTemporaryDirectory { dir in
+            let result = try ChildProcess.run(ChildProcess.sibling(named: "KappaCrashWriter"),
+                                              arguments: ["--file-limit", dir.path, "\(limit)", "\(feeds)", "\(maxOpenFiles)"])
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.contains("ok \(feeds) feeds"), "\(result.output)")
+        }
+    }
+}
