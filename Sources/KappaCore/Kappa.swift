@@ -388,14 +388,14 @@ public actor Kappa<Value: Codable & Sendable> {
                 // from a clean view rather than index everything again on top of it.
                 try await storage.clearState()
             }
-            try database.withConnection { try CoreStore.storeCheckpoint($0, view: name, version: version, progress: [:]) }
+            try database.withConnection { try CoreStore.resetCheckpoint($0, view: name, version: version) }
         } else if let stored, stored.version == version {
             progress = stored.progress
         } else {
             try database.withConnection { c in
                 try c.transaction {
                     try CoreStore.clearView(c, view: name)
-                    try CoreStore.storeCheckpoint(c, view: name, version: version, progress: [:])
+                    try CoreStore.resetCheckpoint(c, view: name, version: version)
                 }
             }
         }

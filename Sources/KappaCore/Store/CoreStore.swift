@@ -6,6 +6,8 @@ enum CoreStore {
         CREATE TABLE IF NOT EXISTS feeds(position INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE, writable INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS writers(name TEXT PRIMARY KEY, key BLOB NOT NULL);
         CREATE TABLE IF NOT EXISTS checkpoints(view TEXT PRIMARY KEY, version INTEGER NOT NULL, state BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS view_progress(view TEXT NOT NULL, feed BLOB NOT NULL, next INTEGER NOT NULL,
+            PRIMARY KEY(view, feed)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS view_data(view TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
             PRIMARY KEY(view, key)) WITHOUT ROWID;
         """
@@ -49,6 +51,8 @@ enum CoreStore {
         try c.run("INSERT INTO writers(name, key) VALUES (?, ?)", [.text(name), .blob(key.bytes)])
     }
 
+    /// A view's version and progress: one row per feed in `view_progress` (databases written before it kept the
+    /// whole progress in `checkpoints.state`, which is still read and folded in).
     static func checkpoint(_ c: SQLiteConnection, view: String) throws -> Checkpoint? {
         var out: Checkpoint?
         var state = [UInt8]()
@@ -56,13 +60,28 @@ enum CoreStore {
             out = Checkpoint(version: row.integer(0), progress: [:])
             state = row.blob(1)
         }
-        if out != nil { out!.progress = try decodeProgress(state) }
-        return out
+        guard var checkpoint = out else { return nil }
+        checkpoint.progress = try decodeProgress(state)
+        try c.query("SELECT feed, next FROM view_progress WHERE view = ?", [.text(view)]) { row in
+            if let key = try? PublicKey(row.blob(0)) { checkpoint.progress[key] = UInt64(row.integer(1)) }
+        }
+        return checkpoint
     }
 
-    static func storeCheckpoint(_ c: SQLiteConnection, view: String, version: Int64, progress: [PublicKey: UInt64]) throws {
+    /// Starts a view's checkpoint over at `version` with no progress.
+    static func resetCheckpoint(_ c: SQLiteConnection, view: String, version: Int64) throws {
         try c.run("INSERT INTO checkpoints(view, version, state) VALUES (?, ?, ?) ON CONFLICT(view) DO UPDATE SET version = excluded.version, state = excluded.state",
-                  [.text(view), .integer(version), .blob(encodeProgress(progress))])
+                  [.text(view), .integer(version), .blob([])])
+        try c.run("DELETE FROM view_progress WHERE view = ?", [.text(view)])
+    }
+
+    /// Records the progress of the feeds a batch advanced (and only those): the write is proportional to the
+    /// batch, not to the number of feeds.
+    static func advanceCheckpoint(_ c: SQLiteConnection, view: String, changed: [PublicKey: UInt64]) throws {
+        for (key, next) in changed {
+            try c.run("INSERT INTO view_progress(view, feed, next) VALUES (?, ?, ?) ON CONFLICT(view, feed) DO UPDATE SET next = excluded.next",
+                      [.text(view), .blob(key.bytes), .integer(Int64(next))])
+        }
     }
 
     static func clearView(_ c: SQLiteConnection, view: String) throws {

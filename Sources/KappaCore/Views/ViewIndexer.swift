@@ -86,12 +86,13 @@ actor ViewIndexer<Value: Sendable> {
     }
 
     private func process(_ batch: [FeedBlock]) async throws {
-        var next = progress
+        // Only the feeds in this batch advance: the checkpoint write is proportional to the batch.
+        var changed = [PublicKey: UInt64]()
         var blocks = [[UInt8]]()
         blocks.reserveCapacity(batch.count)
         for i in batch.indices {
             blocks.append(batch[i].bytes)
-            next[batch[i].feed] = batch[i].seq + 1
+            changed[batch[i].feed] = batch[i].seq + 1
         }
         let values = encoding.decodeAll(blocks) { i, error in
             report(KappaError(.undecodableEntry,
@@ -115,6 +116,7 @@ actor ViewIndexer<Value: Sendable> {
             if !writes.isEmpty {
                 try database.withConnection { c in try c.transaction { try ViewData.apply(c, view: name, writes: writes) } }
             }
+            let next = progress.merging(changed) { $1 }
             do {
                 try await storage.storeState(CoreStore.encodeProgress(next))
             } catch {
@@ -125,11 +127,11 @@ actor ViewIndexer<Value: Sendable> {
             try database.withConnection { c in
                 try c.transaction {
                     try ViewData.apply(c, view: name, writes: writes)
-                    try CoreStore.storeCheckpoint(c, view: name, version: version, progress: next)
+                    try CoreStore.advanceCheckpoint(c, view: name, changed: changed)
                 }
             }
         }
-        progress = next
+        progress.merge(changed) { $1 }
         if !entries.isEmpty { await view.indexed(entries) }
     }
 
