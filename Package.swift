@@ -24,7 +24,8 @@ let package = Package(
         .target(name: "Hypercore", dependencies: ["CSodium"]),
         .target(name: "KappaCore", dependencies: ["Hypercore", "CSQLite"]),
         .target(name: "KappaTesting", dependencies: ["Hypercore"]),
-        .executableTarget(name: "kappa-example", dependencies: ["KappaCore", "Hypercore"]),
+        // The README's quick start, verbatim (DocumentationTests checks the README against it and runs it).
+        .executableTarget(name: "kappa-example", dependencies: ["KappaCore"]),
         // A child process for the crash tests: appends in a loop until it is killed.
         .executableTarget(name: "CrashWriter", dependencies: ["Hypercore", "KappaTesting"], path: "Tests/CrashWriter"),
         .testTarget(
@@ -38,6 +39,12 @@ let package = Package(
             name: "HypercoreTests",
             dependencies: ["Hypercore", "KappaTesting", "CrashWriter", "CSodium"],
             exclude: ["Fixtures"]
+        ),
+        // The documentation is true: every Swift snippet in README.md, docs/ and the DocC catalogs is source
+        // code that compiles here, and the example does what the README says.
+        .testTarget(
+            name: "DocumentationTests",
+            dependencies: ["KappaCore", "Hypercore", "KappaTesting", "kappa-example"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,6 @@
-import Foundation
+public import Foundation
 
-/// Runs helper executables for crash tests: start, wait until ready, kill with SIGKILL.
+/// Runs helper executables: to completion, or (for crash tests) until ready and then killed with SIGKILL.
 public enum ChildProcess {
     /// The path of an executable built next to the running test binary (same build directory).
     public static func sibling(named name: String) -> String {
@@ -29,5 +29,20 @@ public enum ChildProcess {
         process.waitUntilExit()
         output.append(pipe.fileHandleForReading.readDataToEndOfFile())
         return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Runs `path` with `arguments` in `directory` until it exits; returns its exit status and everything it
+    /// printed on standard output.
+    public static func run(_ path: String, arguments: [String] = [], in directory: URL) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
 }
