@@ -10,6 +10,10 @@ let package = Package(
         .library(name: "KappaTesting", targets: ["KappaTesting"]),
         .executable(name: "kappa-example", targets: ["kappa-example"]),
     ],
+    dependencies: [
+        // Command-line plugin only: `swift package generate-documentation` (see README.md).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+    ],
     targets: [
         .systemLibrary(
             name: "CSodium",

@@ -11,6 +11,7 @@ import Testing
         let regions = try Snippets.regions()
         var quoted = Set<String>()
         let files = Snippets.markdownFiles()
+        #expect(files.contains { $0.hasSuffix("Documentation.docc/GettingStarted.md") })
         for file in files {
             for block in try Snippets.swiftBlocks(in: file) {
                 guard let name = block.name else {
