@@ -10,6 +10,10 @@ let package = Package(
         .library(name: "KappaTesting", targets: ["KappaTesting"]),
         .executable(name: "kappa-example", targets: ["kappa-example"]),
     ],
+    dependencies: [
+        // Command-line plugin only: `swift package generate-documentation` (see README.md).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+    ],
     targets: [
         .systemLibrary(
             name: "CSodium",
@@ -24,7 +28,8 @@ let package = Package(
         .target(name: "Hypercore", dependencies: ["CSodium"]),
         .target(name: "KappaCore", dependencies: ["Hypercore", "CSQLite"]),
         .target(name: "KappaTesting", dependencies: ["Hypercore"]),
-        .executableTarget(name: "kappa-example", dependencies: ["KappaCore", "Hypercore"]),
+        // The README's quick start, verbatim (DocumentationTests checks the README against it and runs it).
+        .executableTarget(name: "kappa-example", dependencies: ["KappaCore"]),
         // A child process for the crash tests: appends in a loop until it is killed.
         .executableTarget(name: "CrashWriter", dependencies: ["Hypercore", "KappaTesting"], path: "Tests/CrashWriter"),
         .testTarget(
@@ -38,6 +43,12 @@ let package = Package(
             name: "HypercoreTests",
             dependencies: ["Hypercore", "KappaTesting", "CrashWriter", "CSodium"],
             exclude: ["Fixtures"]
+        ),
+        // The documentation is true: every Swift snippet in README.md, docs/ and the DocC catalogs is source
+        // code that compiles here, and the example does what the README says.
+        .testTarget(
+            name: "DocumentationTests",
+            dependencies: ["KappaCore", "Hypercore", "KappaTesting", "kappa-example"]
         ),
     ],
     swiftLanguageModes: [.v6]

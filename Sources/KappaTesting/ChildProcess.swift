@@ -1,6 +1,6 @@
-import Foundation
+public import Foundation
 
-/// Runs helper executables for crash tests: start, wait until ready, kill with SIGKILL.
+/// Runs helper executables: to completion, or (for crash tests) until ready and then killed with SIGKILL.
 public enum ChildProcess {
     /// The path of an executable built next to the running test binary (same build directory).
     public static func sibling(named name: String) -> String {
@@ -31,12 +31,15 @@ public enum ChildProcess {
         return String(decoding: output, as: UTF8.self)
     }
 
-    /// Runs `path` with `arguments` to completion (up to `timeout` seconds, then SIGKILL); returns its exit status
-    /// and everything it printed on standard output and standard error.
-    public static func run(_ path: String, arguments: [String], timeout: Double = 120) throws -> (status: Int32, output: String) {
+    /// Runs `path` with `arguments` (in `directory`, when given) to completion, up to `timeout` seconds and then
+    /// SIGKILL; returns its exit status and everything it printed on standard output and standard error.
+    public static func run(
+        _ path: String, arguments: [String] = [], in directory: URL? = nil, timeout: Double = 120
+    ) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
