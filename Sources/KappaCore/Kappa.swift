@@ -12,13 +12,13 @@ public enum KappaStorage: Sendable {
 
 /// Options for a ``Kappa`` database.
 public struct KappaOptions: Sendable {
-    /// Durability of feed appends. Default ``Hypercore/Durability/durable``.
+    /// Durability of feed appends. Default `.durable`.
     public var durability: Durability
     /// How many undecodable-entry and view errors ``Kappa/errors`` buffers for a slow reader. Default 1,000.
     public var errorBuffer: Int
     /// The most feed files kept open at once (each feed has four); idle ones are closed and reopened on
     /// use. `nil` (the default) derives it from the process's limit on open files
-    /// (``Hypercore/FilePool/defaultCapacity()``: half the soft `RLIMIT_NOFILE`). When the process runs out of
+    /// (`FilePool.defaultCapacity()`: half the soft `RLIMIT_NOFILE`). When the process runs out of
     /// descriptors anyway, idle feed files are closed and the bound lowered instead of failing.
     public var maxOpenFiles: Int?
 

@@ -1,7 +1,7 @@
 /// An error raised by the database layer.
 ///
 /// Catch by ``code``; the ``message`` is for people; ``cause`` keeps the underlying error (a view's own error,
-/// a ``Hypercore/HypercoreError``, a ``Hypercore/StorageError``).
+/// a `HypercoreError` or a `StorageError` of the Hypercore module).
 public struct KappaError: Error, Sendable, CustomStringConvertible {
     /// What went wrong, comparable with `==`.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
@@ -22,7 +22,7 @@ public struct KappaError: Error, Sendable, CustomStringConvertible {
         public static let unknownView = Code(.unknownView)
         /// A view is already registered under the name.
         public static let duplicateView = Code(.duplicateView)
-        /// The view's `map` (or its state storage) threw; the view stopped until ``Kappa/resume(_:)``.
+        /// The view's `map` (or its state storage) threw; the view stopped until `Kappa.resume(_:)`.
         public static let viewFailed = Code(.viewFailed)
         /// A ``ViewStore`` used before its view was registered with ``Kappa/use(_:version:_:)``.
         public static let viewNotAttached = Code(.viewNotAttached)

@@ -5,6 +5,7 @@ extension Feed {
     /// - Parameters:
     ///   - storage: where the four files live; ``MemoryDirectory`` by default.
     ///   - keyPair: the writer's key pair; random by default.
+    ///   - options: durability, checkpoint size and read verification.
     /// - Throws: ``HypercoreError/Code/invalidOperation`` when `storage` already holds a feed; ``StorageError``.
     public static func create(
         storage: any StorageDirectory = MemoryDirectory(), keyPair: KeyPair = .random(), options: FeedOptions = .default
@@ -17,8 +18,10 @@ extension Feed {
 
     /// Opens the feed stored in `storage`.
     /// - Parameters:
+    ///   - storage: where the four files are.
     ///   - key: when given, the stored feed must have this key.
     ///   - keyPair: a key pair to write with, for a feed stored without its secret key.
+    ///   - options: durability, checkpoint size and read verification.
     /// - Throws: ``HypercoreError`` `.invalidOperation` when `storage` holds no feed, `.wrongKey`, `.corrupt`,
     ///   `.unsupported`; ``StorageError`` (`.locked` when another process or handle has it open).
     public static func open(

@@ -102,7 +102,9 @@ public final class FileStorage: RandomAccessStorage {
     private let closed = Atomic<Bool>(false)
 
     /// Opens (creating if missing) the file at `path`.
-    /// - Parameter readOnly: opens without write access.
+    /// - Parameters:
+    ///   - path: the file's path.
+    ///   - readOnly: opens without write access.
     public init(path: String, readOnly: Bool = false) throws {
         let fd = try System.open(path, flags: (readOnly ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC)
         io = DescriptorIO(fd: fd, path: path)
@@ -169,7 +171,9 @@ public struct FileDirectory: StorageDirectory {
     public let pool: FilePool?
 
     /// A directory at `path`, created with its parents if missing.
-    /// - Parameter pool: a pool bounding how many files are open at once (for databases of many feeds).
+    /// - Parameters:
+    ///   - path: the directory's path (not empty).
+    ///   - pool: a pool bounding how many files are open at once (for databases of many feeds).
     /// - Throws: ``StorageError/Code/invalidPath`` for an empty path; ``StorageError`` when it cannot be created.
     public init(path: String, pool: FilePool? = nil) throws {
         guard !path.isEmpty else { throw StorageError(.invalidPath, "a directory path cannot be empty") }

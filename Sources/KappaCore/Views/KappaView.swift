@@ -46,7 +46,7 @@ public protocol KappaView<Value>: Sendable {
     var store: ViewStore { get }
 
     /// Indexes a batch. Writes made through `transaction` commit atomically with the view's progress; if this
-    /// throws, nothing of the batch is committed and the view stops (see ``Kappa/resume(_:)``).
+    /// throws, nothing of the batch is committed and the view stops (see `Kappa.resume(_:)`).
     nonisolated(nonsending) func map(_ entries: [KappaEntry<Value>], _ transaction: ViewTransaction) async throws
 
     /// Called after a batch was mapped and its progress committed. Default: nothing.
