@@ -35,6 +35,18 @@ let package = Package(
             path: "Benchmarks/KappaBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "FeedCountBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Hypercore", package: "KappaCore"),
+                .product(name: "KappaCore", package: "KappaCore"),
+                .product(name: "KappaTesting", package: "KappaCore"),
+                "BenchmarkSupport",
+            ],
+            path: "Benchmarks/FeedCountBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

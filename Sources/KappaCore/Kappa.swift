@@ -21,9 +21,14 @@ public struct KappaOptions: Sendable {
     /// (`FilePool.defaultCapacity()`: half the soft `RLIMIT_NOFILE`). When the process runs out of
     /// descriptors anyway, idle feed files are closed and the bound lowered instead of failing.
     public var maxOpenFiles: Int?
+    /// One memory budget, in bytes, for the cached Merkle tree pages of all feeds together. Default 64 MiB.
+    /// (Each open feed also keeps a 64 KiB read-ahead window while it is read sequentially.)
+    public var cacheBytes: Int
 
     /// Creates options.
-    public init(durability: Durability = .durable, errorBuffer: Int = 1000, maxOpenFiles: Int? = nil) {
+    public init(durability: Durability = .durable, errorBuffer: Int = 1000, maxOpenFiles: Int? = nil,
+                cacheBytes: Int = 64 << 20) {
+        self.cacheBytes = cacheBytes
         self.durability = durability
         self.errorBuffer = errorBuffer
         self.maxOpenFiles = maxOpenFiles
@@ -90,6 +95,8 @@ public actor Kappa<Value: Codable & Sendable> {
     /// The feed files' descriptors; for a directory it holds the `LOCK` for as long as any feed file lives.
     private let files: FilePool
     private let feedSet: FeedSet
+    /// The tree-page cache budget all feeds share.
+    private let cacheBudget: CacheBudget
     private let tasks = OwnedTasks()
     private var feedsByKey: [PublicKey: Feed] = [:]
     /// Local writer names and their feed keys (whether or not the feed opened).
@@ -121,6 +128,7 @@ public actor Kappa<Value: Codable & Sendable> {
         self.errors = errors
         self.errorSink = errorSink
         feedSet = FeedSet(report: { errorSink.yield($0) })
+        cacheBudget = CacheBudget(limit: options.cacheBytes)
         switch storage {
         case .memory:
             files = FilePool(capacity: options.maxOpenFiles)
@@ -182,7 +190,7 @@ public actor Kappa<Value: Codable & Sendable> {
         }
     }
 
-    private var feedOptions: FeedOptions { FeedOptions(durability: options.durability) }
+    private var feedOptions: FeedOptions { FeedOptions(durability: options.durability, cacheBudget: cacheBudget) }
 
     private func report(_ error: KappaError) {
         errorSink.yield(error)
@@ -352,6 +360,9 @@ public actor Kappa<Value: Codable & Sendable> {
 
     /// The bound on open feed files in force.
     var maxOpenFeedFiles: Int { files.capacity }
+
+    /// The bytes of tree pages all feeds hold now (bounded by ``KappaOptions/cacheBytes``).
+    var cachedTreeBytes: Int { cacheBudget.usedBytes }
 
     /// How many tasks the database owns now (its view indexers).
     var ownedTaskCount: Int { tasks.count }

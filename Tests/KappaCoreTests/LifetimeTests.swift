@@ -117,3 +117,29 @@ import KappaTesting
         }
     }
 }
+
+/// One memory budget for the tree caches of all feeds.
+@Suite(.timeLimit(.minutes(2))) struct CacheBudgetTests {
+    @Test func feedsShareOneTreeCacheBudget() async throws {
+        try await withTemporaryDirectory { dir in
+            let pageBytes = 256 * 40
+            do {
+                let core = try await Kappa<Int>(path: dir.path, options: KappaOptions(durability: .relaxed))
+                for f in 0..<6 { try await core.writer("w\(f)").append(contentsOf: Array(repeating: 1, count: 6_000)) }
+                try await core.close()
+            }
+            let budget = 8 * pageBytes
+            let core = try await Kappa<Int>(path: dir.path, options: KappaOptions(durability: .relaxed, cacheBytes: budget))
+            let sum = SumView()
+            try await core.use("sum", sum)
+            try await core.ready("sum")
+            #expect(try sum.value == 36_000)
+            // Each of the 6 feeds has 47 pages of nodes; together they stay near the budget (a feed evicts
+            // its own clean pages when it loads one past it).
+            #expect(await core.cachedTreeBytes <= budget + 6 * pageBytes)
+            #expect(await core.cachedTreeBytes > 0)
+            try await core.close()
+            #expect(await core.cachedTreeBytes == 0)
+        }
+    }
+}

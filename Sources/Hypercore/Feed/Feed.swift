@@ -75,7 +75,7 @@ public actor Feed {
             opened = try Oplog.open(files.oplog)
         }
         var oplog = opened.0
-        let tree = MerkleTree(nodes: NodeStore(file: files.tree))
+        let tree = MerkleTree(nodes: NodeStore(file: files.tree, budget: options.cacheBudget))
         var bitfield = Bitfield()
         let resolvedKey: PublicKey
         var pair = keyPair
@@ -180,6 +180,8 @@ public actor Feed {
         if let commit {
             do { try await commit.waitDurable(commit.latest) } catch { failure = failure ?? error }
         }
+        if failure == nil { tree.nodes.releaseAll() }
+        readAhead.invalidate()
         for file in files.all {
             do { try file.close() } catch { failure = failure ?? error }
         }

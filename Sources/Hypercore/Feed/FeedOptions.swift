@@ -18,12 +18,19 @@ public struct FeedOptions: Sendable {
     /// Check every block read against its leaf hash, so corrupt storage gives an error instead of wrong bytes.
     /// Default `true`.
     public var verifyReads: Bool
+    /// A memory budget shared with other feeds for cached tree pages, or `nil` for a per-feed bound (about
+    /// 40 MiB of clean pages).
+    public var cacheBudget: CacheBudget?
 
     /// Creates options.
-    public init(durability: Durability = .durable, checkpointBytes: UInt64 = 1 << 20, verifyReads: Bool = true) {
+    public init(
+        durability: Durability = .durable, checkpointBytes: UInt64 = 1 << 20, verifyReads: Bool = true,
+        cacheBudget: CacheBudget? = nil
+    ) {
         self.durability = durability
         self.checkpointBytes = checkpointBytes
         self.verifyReads = verifyReads
+        self.cacheBudget = cacheBudget
     }
 
     /// The defaults: durable, 1 MiB checkpoints, verified reads.

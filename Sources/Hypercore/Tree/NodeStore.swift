@@ -19,14 +19,17 @@ struct NodeStore {
     }
 
     private let file: any RandomAccessStorage
+    /// Shared with other feeds: clean pages are dropped when all of them together pass its limit.
+    private let budget: CacheBudget?
     private var pages: [Page?] = []
     private var dirty = Set<Int>()
     private var loadedCount = 0
     /// Clean pages beyond this many are dropped (about 40 MiB).
     var maxCleanPages = 4096
 
-    init(file: any RandomAccessStorage) {
+    init(file: any RandomAccessStorage, budget: CacheBudget? = nil) {
         self.file = file
+        self.budget = budget
     }
 
     private mutating func page(_ p: Int, create: Bool) throws -> Page? {
@@ -39,18 +42,30 @@ struct NodeStore {
             bytes.append(contentsOf: repeatElement(0, count: Self.pageBytes - bytes.count))
         }
         if p >= pages.count { pages.append(contentsOf: repeatElement(nil, count: p + 1 - pages.count)) }
-        if loadedCount >= maxCleanPages + dirty.count { evictClean() }
+        if loadedCount >= maxCleanPages + dirty.count || budget?.isOver == true { evictClean() }
         let page = Page(bytes: bytes, used: used)
         pages[p] = page
         loadedCount += 1
+        budget?.add(Self.pageBytes)
         return page
     }
 
     private mutating func evictClean() {
+        var dropped = 0
         for i in pages.indices where pages[i] != nil && !dirty.contains(i) {
             pages[i] = nil
             loadedCount -= 1
+            dropped += 1
         }
+        budget?.add(-dropped * Self.pageBytes)
+    }
+
+    /// Drops every page (the feed is closing; dirty pages were flushed) and gives their bytes back to the budget.
+    mutating func releaseAll() {
+        budget?.add(-loadedCount * Self.pageBytes)
+        pages.removeAll()
+        dirty.removeAll()
+        loadedCount = 0
     }
 
     /// The node at `index`, or `nil` when it is not stored.
