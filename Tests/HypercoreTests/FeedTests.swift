@@ -110,7 +110,7 @@ import KappaTesting
         let reader = Task {
             var seen = [UInt8]()
             for try await entry in feed.entries(from: 0, live: true) {
-                #expect(entry.index == UInt64(entry.value[0]))
+                #expect(entry.seq == UInt64(entry.value[0]))
                 seen.append(entry.value[0])
                 if seen.count == 5 { break }
             }

@@ -2,7 +2,7 @@ import Synchronization
 
 /// Wakes waiters when something changes (a feed's length, a database's feeds). A version counter avoids lost
 /// wake-ups: a waiter waits for a version newer than the one it saw.
-public final class ChangeSignal: Sendable {
+package final class ChangeSignal: Sendable {
     private struct State {
         var version: UInt64 = 0
         var closed = false
@@ -14,13 +14,13 @@ public final class ChangeSignal: Sendable {
     private let state = Mutex(State())
 
     /// A signal at version 0.
-    public init() {}
+    package init() {}
 
     /// The current version.
-    public var version: UInt64 { state.withLock { $0.version } }
+    package var version: UInt64 { state.withLock { $0.version } }
 
     /// Bumps the version, wakes every waiter and calls the observers.
-    public func notify() {
+    package func notify() {
         let (waiters, observers) = state.withLock { s in
             s.version += 1
             defer { s.waiters.removeAll() }
@@ -31,12 +31,12 @@ public final class ChangeSignal: Sendable {
     }
 
     /// Calls `observer` (synchronously, on the notifying thread) after every change. Keep it short.
-    public func observe(_ observer: @escaping @Sendable () -> Void) {
+    package func observe(_ observer: @escaping @Sendable () -> Void) {
         state.withLock { $0.observers.append(observer) }
     }
 
     /// Wakes every waiter for good: further waits return `false` at once.
-    public func close() {
+    package func close() {
         let waiters = state.withLock { s in
             s.closed = true
             defer { s.waiters.removeAll() }
@@ -46,7 +46,7 @@ public final class ChangeSignal: Sendable {
     }
 
     /// Waits until the version passes `seen`. Returns `false` when the feed closed or the task was cancelled.
-    public func wait(after seen: UInt64) async -> Bool {
+    package func wait(after seen: UInt64) async -> Bool {
         let id = state.withLock { s in
             s.nextID += 1
             return s.nextID

@@ -1,7 +1,7 @@
 /// One block of a feed, with its sequence number.
 public struct FeedEntry: Sendable, Hashable {
-    /// The sequence number.
-    public var index: UInt64
+    /// The sequence number (its position in the feed), called `seq` throughout, as in KappaCore's entries.
+    public var seq: UInt64
     /// The block bytes.
     public var value: [UInt8]
 }
@@ -36,7 +36,7 @@ public struct FeedEntries: AsyncSequence, Sendable {
                         bufferPosition += 1
                         next += 1
                     }
-                    return FeedEntry(index: next, value: buffer[bufferPosition])
+                    return FeedEntry(seq: next, value: buffer[bufferPosition])
                 }
                 if Task.isCancelled { return nil }
                 let read: (blocks: [[UInt8]], version: UInt64, length: UInt64)
