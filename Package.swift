@@ -22,7 +22,9 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
         .target(name: "Hypercore", dependencies: ["CSodium"]),
-        .target(name: "KappaCore", dependencies: ["Hypercore", "CSQLite"]),
+        // The fast JSON decoder behind `ValueEncoding.json`: internal to the package, not a product.
+        .target(name: "KappaJSON"),
+        .target(name: "KappaCore", dependencies: ["Hypercore", "KappaJSON", "CSQLite"]),
         .target(name: "KappaTesting", dependencies: ["Hypercore"]),
         .executableTarget(name: "kappa-example", dependencies: ["KappaCore", "Hypercore"]),
         // A child process for the crash tests: appends in a loop until it is killed.
@@ -34,6 +36,7 @@ let package = Package(
         .executableTarget(
             name: "KappaCrashWriter", dependencies: ["KappaCore", "Hypercore", "KappaTesting"], path: "Tests/KappaCrashWriter"
         ),
+        .testTarget(name: "KappaJSONTests", dependencies: ["KappaJSON", "KappaTesting"]),
         .testTarget(
             name: "HypercoreTests",
             dependencies: ["Hypercore", "KappaTesting", "CrashWriter", "CSodium"],

@@ -5,10 +5,8 @@ import Foundation
 /// `JSONDecoder` treats specially (`Data`, `Date`, `URL`, `Decimal`), `Float`, numbers written with a
 /// fraction or exponent for integer types, `\u` escapes, duplicate keys, `superDecoder`. The caller then
 /// decodes with `JSONDecoder`, which also produces the authoritative error for invalid input.
-@usableFromInline
-enum FastJSON {
-    @usableFromInline
-    static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) -> T? {
+package enum FastJSON {
+    package static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) -> T? {
         guard let tape = try? JSONTape(bytes) else { return nil }
         let state = FastJSONState(tape: tape)
         let value = try? state.value(T.self, at: 0, path: [])
