@@ -3,9 +3,13 @@ import Foundation
 /// Decodes `Decodable` values from JSON faster than Foundation's `JSONDecoder` for the common shapes, and
 /// gives up (returns `nil`) wherever it cannot be certain to produce exactly what `JSONDecoder` would: types
 /// `JSONDecoder` treats specially (`Data`, `Date`, `URL`, `Decimal`), `Float`, numbers written with a
-/// fraction or exponent for integer types, `\u` escapes, duplicate keys, `superDecoder`. The caller then
-/// decodes with `JSONDecoder`, which also produces the authoritative error for invalid input.
+/// fraction or exponent for integer types, subnormal numbers and zeros with an exponent for `Double`, `\u`
+/// escapes, escaped or duplicate keys, `superDecoder`, and any document `JSONDecoder` rejects, even for a
+/// member the type does not read (see ``JSONTape``). The caller then decodes with `JSONDecoder`, which also
+/// produces the authoritative error for invalid input.
 package enum FastJSON {
+    /// The value `JSONDecoder().decode(type, from: bytes)` returns, or `nil` to have the caller ask
+    /// `JSONDecoder`; never a value where `JSONDecoder` throws.
     package static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) -> T? {
         guard let tape = try? JSONTape(bytes) else { return nil }
         let state = FastJSONState(tape: tape)
@@ -149,7 +153,7 @@ struct FastKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         var i = object + 1
         for _ in 0..<state.node(object).count {
             let keyNode = state.node(i)
-            if keyNode.count != 0 { throw state.giveUp() }  // escaped key: leave to Foundation
+            if keyNode.hasEscapes { throw state.giveUp() }  // escaped key: leave to Foundation
             if state.tape.stringEquals(keyNode, name) {
                 if found != nil { throw state.giveUp() }  // duplicate key
                 found = i + 1

@@ -44,4 +44,20 @@ struct Special: Codable, Equatable, Sendable {
         #expect(throws: (any Error).self) { try ValueEncoding<Int>.json.decode(Array("x".utf8)) }
         #expect(throws: (any Error).self) { try ValueEncoding<Sample>.json.decode(Array("{}".utf8)) }
     }
+
+    /// Blocks `JSONDecoder` rejects throw (and are reported and skipped), though the fast decoder could read them.
+    @Test func blocksFoundationRejectsThrow() {
+        let sample = #"{"n":1,"d":1.5,"b":true,"list":[]"#
+        let blocks: [[UInt8]] = [
+            Array(#"{"n":1,"d":1e-400,"b":true,"list":[]}"#.utf8),  // underflows to 0
+            Array((sample + #","x\x":0}"#).utf8),  // invalid escape in an unread member's key
+            Array((sample + #","\ud800":0}"#).utf8),  // lone surrogate in a key
+            Array((sample + #","x":"\u12"}"#).utf8),  // short \u escape in an unread member
+            Array((sample + #",""#).utf8) + [0xFF] + Array(#"":0}"#.utf8),  // invalid UTF-8 in a key
+        ]
+        for block in blocks {
+            #expect(throws: (any Error).self) { try ValueEncoding<Sample>.json.decode(block) }
+        }
+        #expect(throws: (any Error).self) { try ValueEncoding<Double>.json.decode(Array("1e-400".utf8)) }
+    }
 }

@@ -29,12 +29,14 @@ import Testing
     static func violations(_ text: String) -> [String] {
         let bytes = Array(text.utf8)
         return [
-            contractViolation(Int.self, bytes), contractViolation(Int8.self, bytes), contractViolation(UInt8.self, bytes),
-            contractViolation(Int64.self, bytes), contractViolation(UInt64.self, bytes), contractViolation(Double.self, bytes),
-            contractViolation(Float.self, bytes), contractViolation(Bool.self, bytes), contractViolation(String.self, bytes),
-            contractViolation([Int].self, bytes), contractViolation([Int?].self, bytes),
-            contractViolation([String: Int].self, bytes), contractViolation(Sample.self, bytes),
-            contractViolation(Inner.self, bytes), contractViolation(Color.self, bytes), contractViolation(Loose.self, bytes),
+            contractViolation(Int.self, bytes), contractViolation(Int8.self, bytes),
+            contractViolation(UInt8.self, bytes), contractViolation(Int64.self, bytes),
+            contractViolation(UInt64.self, bytes), contractViolation(Double.self, bytes),
+            contractViolation(Float.self, bytes), contractViolation(Bool.self, bytes),
+            contractViolation(String.self, bytes), contractViolation([Int].self, bytes),
+            contractViolation([Int?].self, bytes), contractViolation([String: Int].self, bytes),
+            contractViolation(Sample.self, bytes), contractViolation(Inner.self, bytes),
+            contractViolation(Color.self, bytes), contractViolation(Loose.self, bytes),
             contractViolation([Loose].self, bytes),
         ].compactMap { $0 }
     }
