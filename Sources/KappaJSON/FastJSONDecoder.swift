@@ -146,15 +146,17 @@ struct FastKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         return keys
     }
 
-    /// The value node for `key`; gives up on escaped or duplicate keys.
+    /// The value node for `key`; gives up on escaped or duplicate keys (keys compare as `String`s, as in
+    /// `JSONDecoder`).
     private func find(_ key: Key) throws -> Int? {
         let name = key.stringValue
+        let nameIsASCII = name.utf8.allSatisfy { $0 < 0x80 }
         var found: Int?
         var i = object + 1
         for _ in 0..<state.node(object).count {
             let keyNode = state.node(i)
             if keyNode.hasEscapes { throw state.giveUp() }  // escaped key: leave to Foundation
-            if state.tape.stringEquals(keyNode, name) {
+            if state.tape.stringEquals(keyNode, name, keyIsASCII: nameIsASCII) {
                 if found != nil { throw state.giveUp() }  // duplicate key
                 found = i + 1
             }

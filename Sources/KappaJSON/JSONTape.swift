@@ -14,11 +14,17 @@ struct JSONTape {
         var end: Int32
         /// Index of the node after this value and everything inside it.
         var next: Int32
-        /// Members (objects: key/value pairs) or elements; for strings, 1 when escapes are present;
-        /// for bools, 1 for true.
+        /// Members (objects: key/value pairs) or elements; for strings, ``Node/escapes`` and
+        /// ``Node/nonASCII`` flags; for bools, 1 for true.
         var count: Int32
 
-        var hasEscapes: Bool { count != 0 }
+        /// String flag: the string holds escapes.
+        static let escapes: Int32 = 1
+        /// String flag: the string holds bytes 0x80 and above (valid UTF-8).
+        static let nonASCII: Int32 = 2
+
+        var hasEscapes: Bool { count & Node.escapes != 0 }
+        var isASCII: Bool { count & Node.nonASCII == 0 }
     }
 
     /// `JSONDecoder`'s limit: it rejects arrays and objects nested deeper than this.
@@ -159,16 +165,17 @@ struct JSONTape {
     private mutating func parseString(_ i: inout Int) throws {
         let start = i
         i += 1
-        var escaped: Int32 = 0
+        var flags: Int32 = 0
         while true {
             guard i < bytes.count else { throw Failure() }
             let b = bytes[i]
             if b == UInt8(ascii: "\"") { break }
             if b < 0x20 { throw Failure() }
             if b == UInt8(ascii: "\\") {
-                escaped = 1
+                flags |= Node.escapes
                 try skipEscape(&i)
             } else if b >= 0x80 {
+                flags |= Node.nonASCII
                 try skipUTF8(&i)
             } else {
                 i += 1
@@ -176,7 +183,7 @@ struct JSONTape {
         }
         i += 1
         nodes.append(
-            Node(kind: .string, start: Int32(start + 1), end: Int32(i - 1), next: Int32(nodes.count + 1), count: escaped))
+            Node(kind: .string, start: Int32(start + 1), end: Int32(i - 1), next: Int32(nodes.count + 1), count: flags))
     }
 
     /// Moves past the escape at `i`: one of `\"` `\\` `\/` `\b` `\f` `\n` `\r` `\t`, or `\u` and four hex digits, a
@@ -256,9 +263,13 @@ struct JSONTape {
 
     // MARK: Reading values
 
-    /// True when the string node's bytes equal `key`'s UTF-8 (escape-free strings only).
-    func stringEquals(_ node: Node, _ key: String) -> Bool {
+    /// True when the escape-free string node equals `key` as `JSONDecoder` matches keys: by `String` equality,
+    /// which is canonical equivalence (the Kelvin sign U+212A equals "K"). Bytes are compared when both are ASCII.
+    func stringEquals(_ node: Node, _ key: String, keyIsASCII: Bool) -> Bool {
         guard !node.hasEscapes else { return false }
+        guard node.isASCII && keyIsASCII else {
+            return String(decoding: bytes[Int(node.start)..<Int(node.end)], as: UTF8.self) == key
+        }
         var key = key
         return key.withUTF8 { k in
             let n = Int(node.end - node.start)

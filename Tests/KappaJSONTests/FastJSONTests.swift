@@ -56,6 +56,25 @@ import Testing
         }
     }
 
+    /// `JSONDecoder` looks keys up by `String` equality, which is canonical equivalence: the Kelvin sign U+212A is
+    /// the key "K", and a decomposed "é" is the precomposed one; of two equal keys the first wins.
+    @Test func keysMatchAsFoundationMatchesThem() {
+        struct Kelvin: Decodable, Equatable { var K: Int }
+        struct Accent: Decodable, Equatable { var é: Int }
+        let docs = [
+            "{\"\u{212A}\":2,\"K\":1}", "{\"K\":1,\"\u{212A}\":2}", "{\"\u{212A}\":2}",
+            "{\"e\u{301}\":2,\"\u{E9}\":1}", "{\"\u{E9}\":1,\"e\u{301}\":2}", "{\"e\u{301}\":2}",
+        ]
+        for doc in docs {
+            let bytes = Array(doc.utf8)
+            #expect(contractViolation(Kelvin.self, bytes) == nil)
+            #expect(contractViolation(Accent.self, bytes) == nil)
+            #expect(contractViolation([String: Int].self, bytes) == nil)
+        }
+        #expect(FastJSON.decode(Kelvin.self, from: Array("{\"\u{212A}\":2}".utf8)) == Kelvin(K: 2))
+        #expect(FastJSON.decode(Accent.self, from: Array("{\"e\u{301}\":2}".utf8)) == Accent(é: 2))
+    }
+
     @Test func fastPathIsTakenForCommonShapesOnly() throws {
         let sample = Sample(n: 3, s: "a", d: 1.5, b: true, list: [1], nested: Inner(x: 1, y: ["k": 2]))
         let bytes = [UInt8](try JSONEncoder().encode(sample))
