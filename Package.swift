@@ -26,7 +26,9 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
         .target(name: "Hypercore", dependencies: ["CSodium"]),
-        .target(name: "KappaCore", dependencies: ["Hypercore", "CSQLite"]),
+        // The fast JSON decoder behind `ValueEncoding.json`: internal to the package, not a product.
+        .target(name: "KappaJSON"),
+        .target(name: "KappaCore", dependencies: ["Hypercore", "KappaJSON", "CSQLite"]),
         .target(name: "KappaTesting", dependencies: ["Hypercore"]),
         // The README's quick start, verbatim (DocumentationTests checks the README against it and runs it).
         .executableTarget(name: "kappa-example", dependencies: ["KappaCore"]),
@@ -39,6 +41,7 @@ let package = Package(
         .executableTarget(
             name: "KappaCrashWriter", dependencies: ["KappaCore", "Hypercore", "KappaTesting"], path: "Tests/KappaCrashWriter"
         ),
+        .testTarget(name: "KappaJSONTests", dependencies: ["KappaJSON", "KappaTesting"]),
         .testTarget(
             name: "HypercoreTests",
             dependencies: ["Hypercore", "KappaTesting", "CrashWriter", "CSodium"],

@@ -1,4 +1,5 @@
 public import Foundation
+import KappaJSON
 
 /// Turns the database's values into feed blocks and back. Feeds store bytes; encodings live at the edge.
 public struct ValueEncoding<Value>: Sendable {
@@ -39,10 +40,17 @@ extension ValueEncoding where Value: Codable & Sendable {
         let decoder = JSONDecoder()
         return ValueEncoding(
             encode: { value in [UInt8](try encoder.encode(value)) },
-            decode: { bytes in
-                if let value = FastJSON.decode(Value.self, from: bytes) { return value }
-                return try decoder.decode(Value.self, from: Data(bytes))
-            })
+            decode: { bytes in try decodeJSON(bytes, with: decoder) })
+    }
+
+    /// The fast decoder's value, or `decoder`'s where the fast one gives up.
+    ///
+    /// Not inlinable: `KappaJSON` is internal to the package. The fast decoder is generic without
+    /// specialisation either way, and `JSONDecoder.decode` is not inlinable.
+    @usableFromInline
+    static func decodeJSON(_ bytes: [UInt8], with decoder: JSONDecoder) throws -> Value {
+        if let value = FastJSON.decode(Value.self, from: bytes) { return value }
+        return try decoder.decode(Value.self, from: Data(bytes))
     }
 }
 

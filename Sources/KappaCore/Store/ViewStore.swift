@@ -1,4 +1,5 @@
 import Foundation
+import KappaJSON
 import Synchronization
 
 /// A view's data in the core's store: a key/value namespace in SQLite, for queries outside ``KappaView/map(_:_:)``.

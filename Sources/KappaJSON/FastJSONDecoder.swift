@@ -3,12 +3,14 @@ import Foundation
 /// Decodes `Decodable` values from JSON faster than Foundation's `JSONDecoder` for the common shapes, and
 /// gives up (returns `nil`) wherever it cannot be certain to produce exactly what `JSONDecoder` would: types
 /// `JSONDecoder` treats specially (`Data`, `Date`, `URL`, `Decimal`), `Float`, numbers written with a
-/// fraction or exponent for integer types, `\u` escapes, duplicate keys, `superDecoder`. The caller then
-/// decodes with `JSONDecoder`, which also produces the authoritative error for invalid input.
-@usableFromInline
-enum FastJSON {
-    @usableFromInline
-    static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) -> T? {
+/// fraction or exponent for integer types, subnormal numbers and zeros with an exponent for `Double`, `\u`
+/// escapes, escaped or duplicate keys, `superDecoder`, and any document `JSONDecoder` rejects, even for a
+/// member the type does not read (see ``JSONTape``). The caller then decodes with `JSONDecoder`, which also
+/// produces the authoritative error for invalid input.
+package enum FastJSON {
+    /// The value `JSONDecoder().decode(type, from: bytes)` returns, or `nil` to have the caller ask
+    /// `JSONDecoder`; never a value where `JSONDecoder` throws.
+    package static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) -> T? {
         guard let tape = try? JSONTape(bytes) else { return nil }
         let state = FastJSONState(tape: tape)
         let value = try? state.value(T.self, at: 0, path: [])
@@ -144,15 +146,17 @@ struct FastKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         return keys
     }
 
-    /// The value node for `key`; gives up on escaped or duplicate keys.
+    /// The value node for `key`; gives up on escaped or duplicate keys (keys compare as `String`s, as in
+    /// `JSONDecoder`).
     private func find(_ key: Key) throws -> Int? {
         let name = key.stringValue
+        let nameIsASCII = name.utf8.allSatisfy { $0 < 0x80 }
         var found: Int?
         var i = object + 1
         for _ in 0..<state.node(object).count {
             let keyNode = state.node(i)
-            if keyNode.count != 0 { throw state.giveUp() }  // escaped key: leave to Foundation
-            if state.tape.stringEquals(keyNode, name) {
+            if keyNode.hasEscapes { throw state.giveUp() }  // escaped key: leave to Foundation
+            if state.tape.stringEquals(keyNode, name, keyIsASCII: nameIsASCII) {
                 if found != nil { throw state.giveUp() }  // duplicate key
                 found = i + 1
             }

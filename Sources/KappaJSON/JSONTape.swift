@@ -1,6 +1,8 @@
 /// JSON text parsed into a flat tape of values, without building strings or numbers until asked.
 ///
-/// Only what RFC 8259 allows is accepted; anything else is a parse failure (and the caller falls back to
+/// Only what RFC 8259 allows is accepted, and nothing `JSONDecoder` rejects even where a type does not read it:
+/// strings are valid UTF-8 with valid escapes (surrogates in pairs) and no control characters, and containers
+/// nest no deeper than `JSONDecoder` allows. Anything else is a parse failure (and the caller falls back to
 /// Foundation, which produces the authoritative error).
 struct JSONTape {
     enum Kind: UInt8 { case object, array, string, number, bool, null }
@@ -12,10 +14,21 @@ struct JSONTape {
         var end: Int32
         /// Index of the node after this value and everything inside it.
         var next: Int32
-        /// Members (objects: key/value pairs) or elements; for strings, 1 when escapes are present;
-        /// for bools, 1 for true.
+        /// Members (objects: key/value pairs) or elements; for strings, ``Node/escapes`` and
+        /// ``Node/nonASCII`` flags; for bools, 1 for true.
         var count: Int32
+
+        /// String flag: the string holds escapes.
+        static let escapes: Int32 = 1
+        /// String flag: the string holds bytes 0x80 and above (valid UTF-8).
+        static let nonASCII: Int32 = 2
+
+        var hasEscapes: Bool { count & Node.escapes != 0 }
+        var isASCII: Bool { count & Node.nonASCII == 0 }
     }
+
+    /// `JSONDecoder`'s limit: it rejects arrays and objects nested deeper than this.
+    static let maximumDepth = 512
 
     struct Failure: Error {}
 
@@ -23,10 +36,11 @@ struct JSONTape {
     private(set) var nodes: [Node] = []
 
     init(_ bytes: [UInt8]) throws {
+        guard bytes.count < Int32.max else { throw Failure() }
         self.bytes = bytes
         nodes.reserveCapacity(8)
         var i = skipSpace(0)
-        try parseValue(&i)
+        try parseValue(&i, depth: 0)
         i = skipSpace(i)
         guard i == bytes.count else { throw Failure() }
     }
@@ -42,11 +56,12 @@ struct JSONTape {
         return i
     }
 
-    private mutating func parseValue(_ i: inout Int) throws {
+    private mutating func parseValue(_ i: inout Int, depth: Int) throws {
         guard i < bytes.count, nodes.count < 1 << 20 else { throw Failure() }
         let start = i
         switch bytes[i] {
         case UInt8(ascii: "{"):
+            guard depth < Self.maximumDepth else { throw Failure() }
             let index = nodes.count
             nodes.append(Node(kind: .object, start: Int32(start), end: Int32(start + 1), next: 0, count: 0))
             i = skipSpace(i + 1)
@@ -60,7 +75,7 @@ struct JSONTape {
                     i = skipSpace(i)
                     guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw Failure() }
                     i = skipSpace(i + 1)
-                    try parseValue(&i)
+                    try parseValue(&i, depth: depth + 1)
                     count += 1
                     i = skipSpace(i)
                     guard i < bytes.count else { throw Failure() }
@@ -76,6 +91,7 @@ struct JSONTape {
             nodes[index].count = count
             nodes[index].next = Int32(nodes.count)
         case UInt8(ascii: "["):
+            guard depth < Self.maximumDepth else { throw Failure() }
             let index = nodes.count
             nodes.append(Node(kind: .array, start: Int32(start), end: Int32(start + 1), next: 0, count: 0))
             i = skipSpace(i + 1)
@@ -84,7 +100,7 @@ struct JSONTape {
                 i += 1
             } else {
                 while true {
-                    try parseValue(&i)
+                    try parseValue(&i, depth: depth + 1)
                     count += 1
                     i = skipSpace(i)
                     guard i < bytes.count else { throw Failure() }
@@ -149,28 +165,111 @@ struct JSONTape {
     private mutating func parseString(_ i: inout Int) throws {
         let start = i
         i += 1
-        var escaped: Int32 = 0
+        var flags: Int32 = 0
         while true {
             guard i < bytes.count else { throw Failure() }
             let b = bytes[i]
             if b == UInt8(ascii: "\"") { break }
             if b < 0x20 { throw Failure() }
             if b == UInt8(ascii: "\\") {
-                escaped = 1
-                i += 2
-                continue
+                flags |= Node.escapes
+                try skipEscape(&i)
+            } else if b >= 0x80 {
+                flags |= Node.nonASCII
+                try skipUTF8(&i)
+            } else {
+                i += 1
             }
-            i += 1
         }
         i += 1
-        nodes.append(Node(kind: .string, start: Int32(start + 1), end: Int32(i - 1), next: Int32(nodes.count + 1), count: escaped))
+        nodes.append(
+            Node(kind: .string, start: Int32(start + 1), end: Int32(i - 1), next: Int32(nodes.count + 1), count: flags))
+    }
+
+    /// Moves past the escape at `i`: one of `\"` `\\` `\/` `\b` `\f` `\n` `\r` `\t`, or `\u` and four hex digits, a
+    /// surrogate only as a high one directly followed by an escaped low one (`JSONDecoder` rejects lone ones).
+    private func skipEscape(_ i: inout Int) throws {
+        guard i + 1 < bytes.count else { throw Failure() }
+        switch bytes[i + 1] {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+            UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+            i += 2
+        case UInt8(ascii: "u"):
+            let unit = try hex4(at: i + 2)
+            i += 6
+            if unit & 0xFC00 == 0xD800 {
+                guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u"),
+                    try hex4(at: i + 2) & 0xFC00 == 0xDC00
+                else { throw Failure() }
+                i += 6
+            } else if unit & 0xFC00 == 0xDC00 {
+                throw Failure()
+            }
+        default:
+            throw Failure()
+        }
+    }
+
+    /// The four hex digits at `at` as a UTF-16 code unit.
+    private func hex4(at: Int) throws -> UInt16 {
+        guard at + 4 <= bytes.count else { throw Failure() }
+        var unit: UInt16 = 0
+        for k in at..<at + 4 {
+            let b = bytes[k]
+            let digit: UInt8
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = b - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = b - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = b - UInt8(ascii: "A") + 10
+            default: throw Failure()
+            }
+            unit = unit << 4 | UInt16(digit)
+        }
+        return unit
+    }
+
+    /// Moves past the multi-byte UTF-8 sequence starting at `i`, which must be well formed (Unicode table 3-7:
+    /// no overlong forms, no surrogates, nothing above U+10FFFF).
+    private func skipUTF8(_ i: inout Int) throws {
+        func continuation(_ at: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool {
+            at < bytes.count && range.contains(bytes[at])
+        }
+        let length: Int
+        switch bytes[i] {
+        case 0xC2...0xDF:
+            length = 2
+        case 0xE0:
+            guard continuation(i + 1, 0xA0...0xBF) else { throw Failure() }
+            length = 3
+        case 0xE1...0xEC, 0xEE...0xEF:
+            length = 3
+        case 0xED:
+            guard continuation(i + 1, 0x80...0x9F) else { throw Failure() }
+            length = 3
+        case 0xF0:
+            guard continuation(i + 1, 0x90...0xBF) else { throw Failure() }
+            length = 4
+        case 0xF1...0xF3:
+            length = 4
+        case 0xF4:
+            guard continuation(i + 1, 0x80...0x8F) else { throw Failure() }
+            length = 4
+        default:
+            throw Failure()
+        }
+        for k in 1..<length where !continuation(i + k) { throw Failure() }
+        i += length
     }
 
     // MARK: Reading values
 
-    /// True when the string node's bytes equal `key`'s UTF-8 (escape-free strings only).
-    func stringEquals(_ node: Node, _ key: String) -> Bool {
-        guard node.count == 0 else { return false }
+    /// True when the escape-free string node equals `key` as `JSONDecoder` matches keys: by `String` equality,
+    /// which is canonical equivalence (the Kelvin sign U+212A equals "K"). Bytes are compared when both are ASCII.
+    func stringEquals(_ node: Node, _ key: String, keyIsASCII: Bool) -> Bool {
+        guard !node.hasEscapes else { return false }
+        guard node.isASCII && keyIsASCII else {
+            return String(decoding: bytes[Int(node.start)..<Int(node.end)], as: UTF8.self) == key
+        }
         var key = key
         return key.withUTF8 { k in
             let n = Int(node.end - node.start)
@@ -189,7 +288,7 @@ struct JSONTape {
     /// The string value, or `nil` where decoding is not certain to match Foundation's.
     func string(_ node: Node) -> String? {
         let range = Int(node.start)..<Int(node.end)
-        if node.count == 0 {
+        if !node.hasEscapes {
             return String(validating: bytes[range], as: UTF8.self)
         }
         var out = [UInt8]()
@@ -241,10 +340,23 @@ struct JSONTape {
         return value
     }
 
-    /// The number as a `Double`, when finite.
+    /// The number as a `Double`, when it is a normal number or a zero written without an exponent.
+    ///
+    /// `JSONDecoder` rejects numbers that overflow to infinity or underflow to zero (`1e-400`), and some zeros
+    /// with an exponent (`0e5`, `-0.0e1`, but not `0e+5`); subnormal numbers, at the edge of underflow, are left
+    /// to it too.
     func double(_ node: Node) -> Double? {
-        let text = String(decoding: bytes[Int(node.start)..<Int(node.end)], as: UTF8.self)
-        guard let value = Double(text), value.isFinite else { return nil }
+        let range = Int(node.start)..<Int(node.end)
+        let text = String(decoding: bytes[range], as: UTF8.self)
+        guard let value = Double(text), value.isFinite, !value.isSubnormal else { return nil }
+        if value == 0 {
+            for i in range {
+                switch bytes[i] {
+                case UInt8(ascii: "0"), UInt8(ascii: "-"), UInt8(ascii: "."): continue
+                default: return nil
+                }
+            }
+        }
         return value
     }
 }
