@@ -33,10 +33,12 @@ public final class FilePool: Sendable {
     public let capacity: Int
     private let state: Mutex<State>
 
-    /// A pool of at most `capacity` (at least 4) open descriptors; by default ``defaultCapacity()``.
-    /// - Parameter lock: the lock of the directory these files live in (a database's `LOCK`). The pool holds it
-    ///   as long as it lives — that is, as long as any file opened through it — or until ``releaseLock()``, so
-    ///   nothing can write the files without it.
+    /// A pool of at most `capacity` (at least 4) open descriptors.
+    /// - Parameters:
+    ///   - capacity: the bound; `nil` for ``defaultCapacity()``.
+    ///   - lock: the lock of the directory these files live in (a database's `LOCK`). The pool holds it as long
+    ///     as it lives — that is, as long as any file opened through it — or until ``releaseLock()``, so nothing
+    ///     can write the files without it.
     public init(capacity: Int? = nil, lock: FileStorage? = nil) {
         let capacity = max(4, capacity ?? Self.defaultCapacity())
         self.capacity = capacity

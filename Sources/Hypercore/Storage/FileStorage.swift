@@ -202,7 +202,7 @@ public struct FileDirectory: StorageDirectory {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
-    /// A feed directory inside a ``Kappa`` database (`<database>/feeds/<name>/`) is guarded by the database's
+    /// A feed directory inside a KappaCore database (`<database>/feeds/<name>/`) is guarded by the database's
     /// `LOCK`: a feed opened here on its own takes it shared, so it cannot be opened while the database is
     /// (which holds it exclusively), and the database cannot open while such a feed is. Directories given a
     /// pool belong to an owner that holds the lock itself.
