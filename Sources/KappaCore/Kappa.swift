@@ -202,10 +202,11 @@ public actor Kappa<Value: Codable & Sendable> {
         for (key, writable) in stored {
             let location = feedPath(for: key)
             do {
-                guard FileDirectory.isDirectory(location), (try FileDirectory(path: location)).exists("oplog") else {
-                    throw HypercoreError(.corrupt, "\(location) holds no oplog")
-                }
-                register(try Feed.open(storage: try feedDirectory(for: key), key: key, options: feedOptions))
+                // Checked before opening, which would create a missing directory.
+                guard FileDirectory.isDirectory(location) else { throw HypercoreError(.corrupt, "\(location) is missing") }
+                let directory = try feedDirectory(for: key)
+                guard directory.exists("oplog") else { throw HypercoreError(.corrupt, "\(location) holds no oplog") }
+                register(try Feed.open(storage: directory, key: key, options: feedOptions))
             } catch {
                 markUnavailable(key, location: location, writable: writable, error: error)
             }
@@ -412,7 +413,7 @@ public actor Kappa<Value: Codable & Sendable> {
         }
         guard indexers[name] == nil else { throw KappaError(.duplicateView, "a view named \(name) is already used") }
         let errorSink = self.errorSink
-        let indexer = ViewIndexer(name: name, version: version, view: view, encoding: encoding, database: database,
+        let indexer = ViewIndexer(name: name, view: view, encoding: encoding, database: database,
                                   feeds: feedSet, progress: progress,
                                   report: { errorSink.yield($0) })
         // The task holds the file pool (and with it the directory's lock) until the indexer has ended.

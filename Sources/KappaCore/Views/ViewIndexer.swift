@@ -8,7 +8,6 @@ import Hypercore
 /// waiting task is cancelled; ``run()`` ends when its task is cancelled or on ``stop()``.
 actor ViewIndexer<Value: Sendable> {
     let name: String
-    let version: Int64
     private let view: any KappaView<Value>
     private let encoding: ValueEncoding<Value>
     private let database: SQLiteDatabase
@@ -24,11 +23,10 @@ actor ViewIndexer<Value: Sendable> {
     /// The loop, while it waits to be resumed.
     private var wakeContinuation: CheckedContinuation<Void, Never>?
 
-    init(name: String, version: Int64, view: any KappaView<Value>, encoding: ValueEncoding<Value>,
+    init(name: String, view: any KappaView<Value>, encoding: ValueEncoding<Value>,
          database: SQLiteDatabase, feeds: FeedSet, progress: [PublicKey: UInt64],
          report: @escaping @Sendable (KappaError) -> Void) {
         self.name = name
-        self.version = version
         self.view = view
         self.encoding = encoding
         self.database = database
