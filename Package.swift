@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Hypercore", targets: ["Hypercore"]),
+        .library(name: "HypercoreProtocol", targets: ["HypercoreProtocol"]),
         .library(name: "KappaCore", targets: ["KappaCore"]),
         .library(name: "KappaTesting", targets: ["KappaTesting"]),
         .executable(name: "kappa-example", targets: ["kappa-example"]),
@@ -26,10 +27,12 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
         .target(name: "Hypercore", dependencies: ["CSodium"]),
+        // The hypercore-10 wire protocol: secret stream, protomux, messages, the replicator. No NIO here.
+        .target(name: "HypercoreProtocol", dependencies: ["Hypercore", "CSodium"]),
         // The fast JSON decoder behind `ValueEncoding.json`: internal to the package, not a product.
         .target(name: "KappaJSON"),
         .target(name: "KappaCore", dependencies: ["Hypercore", "KappaJSON", "CSQLite"]),
-        .target(name: "KappaTesting", dependencies: ["Hypercore"]),
+        .target(name: "KappaTesting", dependencies: ["Hypercore", "HypercoreProtocol"]),
         // The README's quick start, verbatim (DocumentationTests checks the README against it and runs it).
         .executableTarget(name: "kappa-example", dependencies: ["KappaCore"]),
         // A child process for the crash tests: appends in a loop until it is killed.
@@ -40,6 +43,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "KappaCrashWriter", dependencies: ["KappaCore", "Hypercore", "KappaTesting"], path: "Tests/KappaCrashWriter"
+        ),
+        .testTarget(
+            name: "HypercoreProtocolTests",
+            dependencies: ["HypercoreProtocol", "Hypercore", "KappaTesting", "CSodium"]
         ),
         .testTarget(name: "KappaJSONTests", dependencies: ["KappaJSON", "KappaTesting"]),
         .testTarget(
