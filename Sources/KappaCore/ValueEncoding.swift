@@ -29,6 +29,27 @@ public struct ValueEncoding<Value>: Sendable {
     }
 }
 
+extension ValueEncoding where Value: Sendable {
+    /// Below this many blocks a batch is decoded on the caller's thread alone.
+    static var splitThreshold: Int { 64 }
+
+    /// Decodes every block, the second half of a large batch in a child task, so a batch's decoding (most of
+    /// an indexer's work for JSON) uses a second core when one is free.
+    func decodeConcurrently(_ blocks: [[UInt8]]) async -> [Result<Value, any Error>] {
+        guard blocks.count >= Self.splitThreshold else { return decodeResults(blocks[...]) }
+        let middle = blocks.count / 2
+        async let tail = decodeResults(blocks[middle...])
+        var results = decodeResults(blocks[..<middle])
+        results.reserveCapacity(blocks.count)
+        results += await tail
+        return results
+    }
+
+    private func decodeResults(_ blocks: ArraySlice<[UInt8]>) -> [Result<Value, any Error>] {
+        blocks.map { block in Result { try decode(block) } }
+    }
+}
+
 extension ValueEncoding where Value: Codable & Sendable {
     /// JSON, written with Foundation's `JSONEncoder`, the default.
     ///

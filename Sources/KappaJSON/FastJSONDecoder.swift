@@ -44,36 +44,36 @@ final class FastJSONState {
         return try T(from: FastJSONDecoder(state: self, index: index, codingPath: path))
     }
 
-    func mismatch<T>(_ type: T.Type, _ index: Int, _ path: [any CodingKey]) -> any Error {
+    func mismatch<T>(_ type: T.Type, _ index: Int, _ path: @autoclosure () -> [any CodingKey]) -> any Error {
         if node(index).kind == .null {
-            return DecodingError.valueNotFound(type, .init(codingPath: path, debugDescription: "Cannot get \(type) -- found null value instead"))
+            return DecodingError.valueNotFound(type, .init(codingPath: path(), debugDescription: "Cannot get \(type) -- found null value instead"))
         }
-        return DecodingError.typeMismatch(type, .init(codingPath: path, debugDescription: "Expected to decode \(type) but found another value instead."))
+        return DecodingError.typeMismatch(type, .init(codingPath: path(), debugDescription: "Expected to decode \(type) but found another value instead."))
     }
 
-    func bool(at index: Int, path: [any CodingKey]) throws -> Bool {
+    func bool(at index: Int, path: @autoclosure () -> [any CodingKey]) throws -> Bool {
         let n = node(index)
-        guard n.kind == .bool else { throw mismatch(Bool.self, index, path) }
+        guard n.kind == .bool else { throw mismatch(Bool.self, index, path()) }
         return n.count == 1
     }
 
-    func string(at index: Int, path: [any CodingKey]) throws -> String {
+    func string(at index: Int, path: @autoclosure () -> [any CodingKey]) throws -> String {
         let n = node(index)
-        guard n.kind == .string else { throw mismatch(String.self, index, path) }
+        guard n.kind == .string else { throw mismatch(String.self, index, path()) }
         guard let s = tape.string(n) else { throw giveUp() }
         return s
     }
 
-    func double(at index: Int, path: [any CodingKey]) throws -> Double {
+    func double(at index: Int, path: @autoclosure () -> [any CodingKey]) throws -> Double {
         let n = node(index)
-        guard n.kind == .number else { throw mismatch(Double.self, index, path) }
+        guard n.kind == .number else { throw mismatch(Double.self, index, path()) }
         guard let d = tape.double(n) else { throw giveUp() }
         return d
     }
 
-    func integer<T: FixedWidthInteger>(_ type: T.Type, at index: Int, path: [any CodingKey]) throws -> T {
+    func integer<T: FixedWidthInteger>(_ type: T.Type, at index: Int, path: @autoclosure () -> [any CodingKey]) throws -> T {
         let n = node(index)
-        guard n.kind == .number else { throw mismatch(T.self, index, path) }
+        guard n.kind == .number else { throw mismatch(T.self, index, path()) }
         guard let v = tape.integer(n, as: T.self) else { throw giveUp() }
         return v
     }
@@ -245,8 +245,12 @@ struct FastUnkeyedContainer: UnkeyedDecodingContainer {
         currentIndex += 1
     }
 
-    private mutating func take<T>(_ body: (FastJSONState, Int, [any CodingKey]) throws -> T) throws -> T {
-        let value = try body(state, try current(T.self), path)
+    /// Runs `body` on the current element; the element's coding path is built only when `body` needs it (an
+    /// error, a nested decoder), not for every primitive.
+    private mutating func take<T>(_ body: (FastJSONState, Int, () -> [any CodingKey]) throws -> T) throws -> T {
+        let position = try current(T.self)
+        let path = { self.path }
+        let value = try body(state, position, path)
         advance()
         return value
     }
@@ -257,28 +261,28 @@ struct FastUnkeyedContainer: UnkeyedDecodingContainer {
         return true
     }
 
-    mutating func decode(_ type: Bool.Type) throws -> Bool { try take { try $0.bool(at: $1, path: $2) } }
-    mutating func decode(_ type: String.Type) throws -> String { try take { try $0.string(at: $1, path: $2) } }
-    mutating func decode(_ type: Double.Type) throws -> Double { try take { try $0.double(at: $1, path: $2) } }
+    mutating func decode(_ type: Bool.Type) throws -> Bool { try take { try $0.bool(at: $1, path: $2()) } }
+    mutating func decode(_ type: String.Type) throws -> String { try take { try $0.string(at: $1, path: $2()) } }
+    mutating func decode(_ type: Double.Type) throws -> Double { try take { try $0.double(at: $1, path: $2()) } }
     mutating func decode(_ type: Float.Type) throws -> Float { throw state.giveUp() }
-    mutating func decode(_ type: Int.Type) throws -> Int { try take { try $0.integer(Int.self, at: $1, path: $2) } }
-    mutating func decode(_ type: Int8.Type) throws -> Int8 { try take { try $0.integer(Int8.self, at: $1, path: $2) } }
-    mutating func decode(_ type: Int16.Type) throws -> Int16 { try take { try $0.integer(Int16.self, at: $1, path: $2) } }
-    mutating func decode(_ type: Int32.Type) throws -> Int32 { try take { try $0.integer(Int32.self, at: $1, path: $2) } }
-    mutating func decode(_ type: Int64.Type) throws -> Int64 { try take { try $0.integer(Int64.self, at: $1, path: $2) } }
-    mutating func decode(_ type: UInt.Type) throws -> UInt { try take { try $0.integer(UInt.self, at: $1, path: $2) } }
-    mutating func decode(_ type: UInt8.Type) throws -> UInt8 { try take { try $0.integer(UInt8.self, at: $1, path: $2) } }
-    mutating func decode(_ type: UInt16.Type) throws -> UInt16 { try take { try $0.integer(UInt16.self, at: $1, path: $2) } }
-    mutating func decode(_ type: UInt32.Type) throws -> UInt32 { try take { try $0.integer(UInt32.self, at: $1, path: $2) } }
-    mutating func decode(_ type: UInt64.Type) throws -> UInt64 { try take { try $0.integer(UInt64.self, at: $1, path: $2) } }
-    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { try take { try $0.value(T.self, at: $1, path: $2) } }
+    mutating func decode(_ type: Int.Type) throws -> Int { try take { try $0.integer(Int.self, at: $1, path: $2()) } }
+    mutating func decode(_ type: Int8.Type) throws -> Int8 { try take { try $0.integer(Int8.self, at: $1, path: $2()) } }
+    mutating func decode(_ type: Int16.Type) throws -> Int16 { try take { try $0.integer(Int16.self, at: $1, path: $2()) } }
+    mutating func decode(_ type: Int32.Type) throws -> Int32 { try take { try $0.integer(Int32.self, at: $1, path: $2()) } }
+    mutating func decode(_ type: Int64.Type) throws -> Int64 { try take { try $0.integer(Int64.self, at: $1, path: $2()) } }
+    mutating func decode(_ type: UInt.Type) throws -> UInt { try take { try $0.integer(UInt.self, at: $1, path: $2()) } }
+    mutating func decode(_ type: UInt8.Type) throws -> UInt8 { try take { try $0.integer(UInt8.self, at: $1, path: $2()) } }
+    mutating func decode(_ type: UInt16.Type) throws -> UInt16 { try take { try $0.integer(UInt16.self, at: $1, path: $2()) } }
+    mutating func decode(_ type: UInt32.Type) throws -> UInt32 { try take { try $0.integer(UInt32.self, at: $1, path: $2()) } }
+    mutating func decode(_ type: UInt64.Type) throws -> UInt64 { try take { try $0.integer(UInt64.self, at: $1, path: $2()) } }
+    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { try take { try $0.value(T.self, at: $1, path: $2()) } }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
-        try take { try FastJSONDecoder(state: $0, index: $1, codingPath: $2).container(keyedBy: type) }
+        try take { try FastJSONDecoder(state: $0, index: $1, codingPath: $2()).container(keyedBy: type) }
     }
 
     mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
-        try take { try FastJSONDecoder(state: $0, index: $1, codingPath: $2).unkeyedContainer() }
+        try take { try FastJSONDecoder(state: $0, index: $1, codingPath: $2()).unkeyedContainer() }
     }
 
     mutating func superDecoder() throws -> any Decoder { throw state.giveUp() }

@@ -121,6 +121,37 @@ import KappaTesting
         try await core.close()
     }
 
+    /// Large batches are decoded in two halves (the second in a child task): every bad block, in either half, is
+    /// reported with its own sequence number and skipped, and every good one is indexed once.
+    @Test func undecodableBlocksInLargeBatchesAreReportedBySeq() async throws {
+        let core = try await Kappa<Int>(storage: .memory)
+        let sum = SumView()
+        let w = try await core.writer("w")
+        let bad: Set<UInt64> = [3, 70, 99, 140]
+        var expected = 0
+        var blocks: [[UInt8]] = []
+        for seq in 0..<200 {
+            if bad.contains(UInt64(seq)) {
+                blocks.append(Array("not json \(seq)".utf8))
+            } else {
+                blocks.append(Array(String(seq).utf8))
+                expected += seq
+            }
+        }
+        try await w.feed.append(contentsOf: blocks)
+        try await core.use("sum", sum)
+        try await core.ready("sum")
+        #expect(try sum.value == expected)
+        #expect(try sum.count == 196)
+        try await core.close()  // ends `errors` after what was reported
+        var reported: [UInt64] = []
+        for await error in core.errors {
+            #expect(error.code == .undecodableEntry)
+            if let seq = bad.first(where: { error.message.contains("entry \($0) ") }) { reported.append(seq) }
+        }
+        #expect(reported.sorted() == bad.sorted())
+    }
+
     @Test func sparseRemoteFeedIndexesItsContiguousPrefix() async throws {
         let source = try Feed.create()
         let blocks = (0..<6).map { Array(String($0 * 10).utf8) }

@@ -92,4 +92,17 @@ let benchmarks: @Sendable () -> Void = {
         }
         try await core.close()
     }
+    let large = Benchmark.Configuration(metrics: [entriesPerSecond, .wallClock, .peakMemoryResident],
+                                        timeUnits: .milliseconds, warmupIterations: 0, maxDuration: .seconds(300),
+                                        maxIterations: 1)
+    Benchmark("(e) index 10 feeds x 1,000,000 entries, RSS after ready (disk)", configuration: large) { benchmark in
+        let dir = try await makeDatabase(feeds: 10, perFeed: 1_000_000)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let core = try await Kappa<Entry>(path: dir.path, options: options)
+        try await measure(benchmark, items: 10_000_000, as: entriesPerSecond) {
+            try await core.use("sum", JSONSum())
+            try await core.ready("sum")
+        }
+        try await core.close()
+    }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 internal import CSQLite
 import Synchronization
 
@@ -137,9 +138,14 @@ struct SQLRow {
     }
 }
 
-/// The view store's database: one connection behind a lock (SQLite calls are short; none spans an `await`).
+/// The view store's database: one connection behind a lock (no SQLite call spans an `await`).
+///
+/// Short lookups run on the caller's thread (``withConnection(_:)``). Commits run on the database's own serial
+/// queue (``write(_:)``): a commit can wait for disk (a WAL checkpoint syncs), and the cooperative thread pool
+/// (two threads on a small server) must not be held by that wait.
 final class SQLiteDatabase: Sendable {
     private let connection: Mutex<SQLiteConnection?>
+    private let queue = DispatchQueue(label: "kappa.sqlite")
 
     /// Opens `path` in WAL mode, or an in-memory database for `nil`.
     init(path: String?) throws {
@@ -155,6 +161,15 @@ final class SQLiteDatabase: Sendable {
         try connection.withLock { (connection: inout SQLiteConnection?) throws -> R in
             guard let connection else { throw KappaError(.closed, "the view store is closed") }
             return try body(connection)
+        }
+    }
+
+    /// Runs `body` with exclusive use of the connection on the database's queue, off the cooperative pool.
+    func write<R: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> R) async throws -> R {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
+            queue.async {
+                continuation.resume(with: Result { try self.withConnection(body) })
+            }
         }
     }
 

@@ -92,14 +92,18 @@ actor ViewIndexer<Value: Sendable> {
             blocks.append(batch[i].bytes)
             changed[batch[i].feed] = batch[i].seq + 1
         }
-        let values = encoding.decodeAll(blocks) { i, error in
-            report(KappaError(.undecodableEntry,
-                              "feed \(batch[i].feed) entry \(batch[i].seq) does not decode; view \(name) skips it", cause: error))
-        }
+        let results = await encoding.decodeConcurrently(blocks)
         var entries = [KappaEntry<Value>]()
         entries.reserveCapacity(batch.count)
         for i in batch.indices {
-            if let value = values[i] { entries.append(KappaEntry(feed: batch[i].feed, seq: batch[i].seq, value: value)) }
+            switch results[i] {
+            case .success(let value):
+                entries.append(KappaEntry(feed: batch[i].feed, seq: batch[i].seq, value: value))
+            case .failure(let error):
+                report(KappaError(.undecodableEntry,
+                                  "feed \(batch[i].feed) entry \(batch[i].seq) does not decode; view \(name) skips it",
+                                  cause: error))
+            }
         }
         let transaction = ViewTransaction(view: name, database: database)
         if !entries.isEmpty {
@@ -112,7 +116,7 @@ actor ViewIndexer<Value: Sendable> {
         let writes = transaction.writes
         if let storage = view.stateStorage {
             if !writes.isEmpty {
-                try database.withConnection { c in try c.transaction { try ViewData.apply(c, view: name, writes: writes) } }
+                try await database.write { [name] c in try c.transaction { try ViewData.apply(c, view: name, writes: writes) } }
             }
             let next = progress.merging(changed) { $1 }
             do {
@@ -122,7 +126,7 @@ actor ViewIndexer<Value: Sendable> {
             }
         } else {
             // Exactly once: the batch's writes and the checkpoint commit in one transaction.
-            try database.withConnection { c in
+            try await database.write { [name, changed] c in
                 try c.transaction {
                     try ViewData.apply(c, view: name, writes: writes)
                     try CoreStore.advanceCheckpoint(c, view: name, changed: changed)
