@@ -7,7 +7,7 @@ public struct HypercoreError: Error, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case invalidLength, invalidHex, malformed, invalidProof, invalidSignature, invalidChecksum
             case outOfRange, blockNotAvailable, readOnly, closed, corrupt, unsupported, invalidOperation
-            case staleUpgrade, forkMismatch, wrongKey
+            case staleUpgrade, forkMismatch, wrongKey, timeout
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -44,6 +44,8 @@ public struct HypercoreError: Error, Sendable, CustomStringConvertible {
         public static let forkMismatch = Code(.forkMismatch)
         /// A key pair that does not belong to the feed.
         public static let wrongKey = Code(.wrongKey)
+        /// A wait for blocks from peers ended before they arrived.
+        public static let timeout = Code(.timeout)
 
         public var description: String { base.rawValue }
     }

@@ -66,4 +66,18 @@ package final class ChangeSignal: Sendable {
             waiter?.resume(returning: false)
         }
     }
+
+    /// Like ``wait(after:)``, but returns `false` at `deadline` too.
+    package func wait(after seen: UInt64, until deadline: ContinuousClock.Instant) async -> Bool {
+        await withTaskGroup(of: Bool?.self) { group in
+            group.addTask { await self.wait(after: seen) }
+            group.addTask {
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? false
+        }
+    }
 }

@@ -21,13 +21,56 @@ extension Feed {
     ///   `.forkMismatch`, `.invalidOperation` on a writable feed; ``StorageError``.
     public func receive(_ proof: Proof) async throws {
         try checkOpen()
+        guard let entry = try store(proof) else { return }
+        try oplog.append([entry])
+        try await finishWrite()
+    }
+
+    /// Verifies and stores `proofs` in order with one oplog write and one flush (a replication session's
+    /// answers, batched). Proofs before a failing one are kept; nothing of the failing one or after it is.
+    /// - Returns: the number of proofs that verified (all of them unless it throws).
+    /// - Throws: the first proof's error, after keeping what came before it (as ``receive(_:)``).
+    @discardableResult
+    public func receive(contentsOf proofs: [Proof]) async throws -> Int {
+        try checkOpen()
+        var entries = [OplogEntry]()
+        entries.reserveCapacity(proofs.count)
+        var failure: (any Error)?
+        var accepted = 0
+        for proof in proofs {
+            do {
+                if let entry = try store(proof) { entries.append(entry) }
+                accepted += 1
+            } catch {
+                failure = error
+                break
+            }
+        }
+        if !entries.isEmpty {
+            try oplog.append(entries)
+            try await finishWrite()
+        }
+        if let failure { throw failure }
+        return accepted
+    }
+
+    /// Verifies `proof`, writes its block and applies it to the tree and bitfield in memory; returns the oplog
+    /// entry that records it, or `nil` when it brings nothing new. Throws before changing anything when the proof
+    /// does not verify.
+    private func store(_ proof: Proof) throws -> OplogEntry? {
         guard !writable else {
             throw HypercoreError(.invalidOperation, "a writable feed does not accept proofs")
         }
         let verified = try tree.verify(proof, key: key)
         let oldLength = tree.length
         if let block = verified.block, verified.upgrade == nil, bitfield.get(block.index), verified.nodes.count <= 1 {
-            return  // already held, nothing new
+            return nil  // already held, nothing new
+        }
+        if let block = verified.block {
+            let newLength = verified.upgrade?.length ?? oldLength
+            guard block.index < newLength else {
+                throw HypercoreError(.invalidProof, "block \(block.index) is beyond the proven length \(newLength)")
+            }
         }
         var entry = OplogEntry(userData: nil, treeNodes: verified.nodes, treeUpgrade: nil, bitfield: nil)
         if let upgrade = verified.upgrade {
@@ -40,15 +83,10 @@ extension Feed {
         // Verified nodes go to the cache first: the block's byte offset is computed from them.
         for node in verified.nodes { try tree.nodes.put(node) }
         if let block = verified.block {
-            let newLength = verified.upgrade?.length ?? oldLength
-            guard block.index < newLength else {
-                throw HypercoreError(.invalidProof, "block \(block.index) is beyond the proven length \(newLength)")
-            }
             let offset = try tree.locate(block: block.index, under: verified.upgrade?.roots ?? tree.roots).offset
             readAhead.invalidate()
             try files.data.write(block.value, at: offset)
         }
-        try oplog.append([entry])
         if let upgrade = verified.upgrade {
             tree.upgrade(roots: upgrade.roots, length: upgrade.length, fork: tree.fork, signature: upgrade.signature)
         }
@@ -58,6 +96,9 @@ extension Feed {
                 contiguous = bitfield.firstIndex(of: false, from: contiguous).map { min($0, tree.length) } ?? tree.length
             }
         }
-        try await finishWrite()
+        if verified.upgrade != nil, contiguous < tree.length {
+            contiguous = bitfield.firstIndex(of: false, from: contiguous).map { min($0, tree.length) } ?? tree.length
+        }
+        return entry
     }
 }

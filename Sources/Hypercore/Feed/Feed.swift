@@ -39,6 +39,8 @@ public actor Feed {
     /// Read-ahead window over the data file for sequential gets (never beyond the byte length at fill time).
     var readAhead = ReadAhead()
     let signal = ChangeSignal()
+    /// Block ranges local readers wait for; replication sessions fetch them (``Feed/get(_:timeout:)``).
+    package nonisolated let wants = Wants()
     let commit: GroupCommit?
 
     struct Files {

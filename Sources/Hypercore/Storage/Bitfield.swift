@@ -31,6 +31,11 @@ struct Bitfield {
         return words[w] & (1 << UInt32(index & 31)) != 0
     }
 
+    /// Word `index` of the bitfield (bit `j` is block `32·index + j`); 0 beyond what is stored.
+    func word(at index: Int) -> UInt32 {
+        index < words.count ? words[index] : 0
+    }
+
     private mutating func ensure(word: Int) {
         if word >= words.count {
             let pages = word / Self.wordsPerPage + 1

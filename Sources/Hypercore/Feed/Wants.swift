@@ -1,0 +1,45 @@
+import Synchronization
+
+/// The block ranges local readers wait for on a replica (``Feed/get(_:timeout:)``, ``Feed/download(_:)``),
+/// which replication sessions fetch from their peers.
+///
+/// Shared between the feed and its sessions without an actor hop: sessions read ``ranges`` when they schedule
+/// requests and wait on ``signal`` for new wants.
+package final class Wants: Sendable {
+    private struct State {
+        var nextID = 0
+        var ranges: [Int: Range<UInt64>] = [:]
+    }
+
+    private let state = Mutex(State())
+    /// Notified whenever a want is added.
+    package let signal = ChangeSignal()
+
+    package init() {}
+
+    /// Adds a wanted range; returns its id for ``remove(_:)``.
+    package func add(_ range: Range<UInt64>) -> Int {
+        let id = state.withLock { s in
+            s.nextID += 1
+            s.ranges[s.nextID] = range
+            return s.nextID
+        }
+        signal.notify()
+        return id
+    }
+
+    /// Removes a want (satisfied, timed out or cancelled).
+    package func remove(_ id: Int) {
+        state.withLock { _ = $0.ranges.removeValue(forKey: id) }
+    }
+
+    /// The wanted ranges, sorted by start.
+    package var ranges: [Range<UInt64>] {
+        state.withLock { $0.ranges.values.sorted { $0.lowerBound < $1.lowerBound } }
+    }
+
+    /// True when some want overlaps `range`.
+    package func overlaps(_ range: Range<UInt64>) -> Bool {
+        state.withLock { $0.ranges.values.contains { $0.overlaps(range) } }
+    }
+}
