@@ -80,6 +80,43 @@ public struct CompactEncoder: Sendable {
         uint(node.size)
         fixed32(node.hash)
     }
+
+    /// `array(node)`: `uint(count)` then each node.
+    package mutating func nodes(_ nodes: [TreeNode]) {
+        uint(nodes.count)
+        for n in nodes { node(n) }
+    }
+
+    /// `uint32array`: `uint(count) ‖ count × u32 LE`.
+    package mutating func uint32Array(_ words: [UInt32]) {
+        uint(words.count)
+        for word in words { fixed(word) }
+    }
+
+    /// The number of bytes `uint(value)` writes: 1, 3, 5 or 9.
+    @inlinable
+    package static func uintLength(_ value: UInt64) -> Int {
+        value <= 0xFC ? 1 : value <= 0xFFFF ? 3 : value <= 0xFFFF_FFFF ? 5 : 9
+    }
+
+    /// The number of bytes `uint(value)` writes, for an `Int` (which must not be negative).
+    @inlinable
+    package static func uintLength(_ value: Int) -> Int {
+        uintLength(UInt64(value))
+    }
+
+    /// The number of bytes `node(_:)` writes.
+    @inlinable
+    package static func nodeLength(_ node: TreeNode) -> Int {
+        uintLength(node.index) + uintLength(node.size) + 32
+    }
+
+    /// The number of bytes `nodes(_:)` writes.
+    package static func nodesLength(_ nodes: [TreeNode]) -> Int {
+        var n = uintLength(nodes.count)
+        for node in nodes { n += nodeLength(node) }
+        return n
+    }
 }
 
 /// Reads compact-encoding values. Every read is bounds-checked and throws
@@ -191,6 +228,30 @@ public struct CompactDecoder {
         let size = try uint()
         let hash = try fixed32()
         return TreeNode(index: index, size: size, hash: hash)
+    }
+
+    /// `uint32array`: `uint(count) ‖ count × u32 LE`. The count is checked against the bytes left before
+    /// anything is allocated.
+    package mutating func uint32Array(limit: Int = CompactDecoder.maxArrayCount) throws(HypercoreError) -> [UInt32] {
+        let n = try count(limit: limit)
+        let view = try rawView(n * 4)  // n ≤ limit, so n * 4 cannot overflow
+        return [UInt32](unsafeUninitializedCapacity: n) { words, initialized in
+            for i in 0..<n { words[i] = UInt32(littleEndian: view.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
+            initialized = n
+        }
+    }
+
+    /// `array(node)` with at most `limit` nodes; the count is checked against the bytes left (a node takes at
+    /// least 34) before anything is allocated.
+    package mutating func nodes(limit: Int) throws(HypercoreError) -> [TreeNode] {
+        let n = try count(limit: limit)
+        guard n <= remaining / 34 else {
+            throw HypercoreError(.malformed, "\(n) nodes cannot fit in the \(remaining) bytes left")
+        }
+        var nodes = [TreeNode]()
+        nodes.reserveCapacity(n)
+        for _ in 0..<n { nodes.append(try node()) }
+        return nodes
     }
 
     /// `array(node)`.
