@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         // Command-line plugin only: `swift package generate-documentation` (see README.md).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -28,7 +29,10 @@ let package = Package(
         ),
         .target(name: "Hypercore", dependencies: ["CSodium"]),
         // The hypercore-10 wire protocol: secret stream, protomux, messages, the replicator. No NIO here.
-        .target(name: "HypercoreProtocol", dependencies: ["Hypercore", "CSodium"]),
+        .target(
+            name: "HypercoreProtocol",
+            dependencies: ["Hypercore", "CSodium", .product(name: "Logging", package: "swift-log")]
+        ),
         // The fast JSON decoder behind `ValueEncoding.json`: internal to the package, not a product.
         .target(name: "KappaJSON"),
         .target(name: "KappaCore", dependencies: ["Hypercore", "KappaJSON", "CSQLite"]),

@@ -7,6 +7,11 @@ extension Feed {
         return try tree.missingNodes(index)
     }
 
+    /// Builds the proofs answering `requests`, each or its error, in one call (a session serves a batch).
+    package func proofs(for requests: [ProofRequest]) -> [Result<Proof, any Error>] {
+        requests.map { request in Result { try proof(for: request) } }
+    }
+
     /// Builds the proof answering `request` (spec D.5).
     /// - Throws: ``HypercoreError`` `.forkMismatch`, `.invalidOperation`, `.blockNotAvailable`.
     public func proof(for request: ProofRequest) throws -> Proof {
@@ -28,7 +33,8 @@ extension Feed {
 
     /// Verifies and stores `proofs` in order with one oplog write and one flush (a replication session's
     /// answers, batched). Proofs before a failing one are kept; nothing of the failing one or after it is.
-    /// - Returns: the number of proofs that verified (all of them unless it throws).
+    /// A stale upgrade (another peer already delivered that length) is skipped, not an error.
+    /// - Returns: the number of proofs that were stored or already held (stale upgrades are not counted).
     /// - Throws: the first proof's error, after keeping what came before it (as ``receive(_:)``).
     @discardableResult
     public func receive(contentsOf proofs: [Proof]) async throws -> Int {
@@ -41,6 +47,8 @@ extension Feed {
             do {
                 if let entry = try store(proof) { entries.append(entry) }
                 accepted += 1
+            } catch let error as HypercoreError where error.code == .staleUpgrade {
+                continue
             } catch {
                 failure = error
                 break

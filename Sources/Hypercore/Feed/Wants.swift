@@ -43,3 +43,26 @@ package final class Wants: Sendable {
         state.withLock { $0.ranges.values.contains { $0.overlaps(range) } }
     }
 }
+
+/// The blocks of a feed that some replication session has requested and not yet received, so that a feed
+/// replicating with several peers at once fetches each block once.
+package final class BlockClaims: Sendable {
+    private let claimed = Mutex(Set<UInt64>())
+
+    package init() {}
+
+    /// Claims `index`; false when another request holds it.
+    package func claim(_ index: UInt64) -> Bool {
+        claimed.withLock { $0.insert(index).inserted }
+    }
+
+    /// Releases claims (the block arrived, the peer had no data, the request timed out or its session ended).
+    package func release(_ indexes: some Sequence<UInt64>) {
+        claimed.withLock { set in for index in indexes { set.remove(index) } }
+    }
+
+    /// True when `index` is claimed.
+    package func isClaimed(_ index: UInt64) -> Bool {
+        claimed.withLock { $0.contains(index) }
+    }
+}
