@@ -1,5 +1,5 @@
 public import Hypercore
-public import Logging
+package import Logging
 
 /// Replicates feeds with one peer over one connection, speaking hypercore 10's replication protocol
 /// (`hypercore/alpha` channels over protomux over a ``SecretStream``), so the peer may be another

@@ -91,7 +91,7 @@ final class SecretStreamStorage: Sendable {
     }
 
     private func read<Transport: ByteStream>(from transport: Transport) async throws {
-        var reader = FrameReader(iterator: transport.inbound.makeAsyncIterator(), storage: self)
+        var reader = TransportFrameReader(iterator: transport.inbound.makeAsyncIterator(), storage: self)
         let keys = try await handshake(&reader)
         let (pull, session) = try await exchangeHeaders(keys, &reader)
         state.withLock { $0.established(session) }.resume()
@@ -101,7 +101,7 @@ final class SecretStreamStorage: Sendable {
     /// Runs the Noise handshake; the initiator's message 3 is left in `reader.pendingOutput`, to go out with
     /// the header frame in one write.
     private func handshake<I: AsyncIteratorProtocol<[UInt8], any Error>>(
-        _ reader: inout FrameReader<I>
+        _ reader: inout TransportFrameReader<I>
     ) async throws -> NoiseTransportKeys {
         var noise = NoiseHandshake(isInitiator: isInitiator, staticKeyPair: identity)
         while !noise.isComplete {
@@ -122,7 +122,7 @@ final class SecretStreamStorage: Sendable {
 
     /// Sends `streamId ‖ header` and checks the peer's.
     private func exchangeHeaders<I: AsyncIteratorProtocol<[UInt8], any Error>>(
-        _ keys: consuming NoiseTransportKeys, _ reader: inout FrameReader<I>
+        _ keys: consuming NoiseTransportKeys, _ reader: inout TransportFrameReader<I>
     ) async throws -> (SecretStreamPullCipher, EstablishedSession) {
         var header = [UInt8](repeating: 0, count: SecretStreamPushCipher.headerLength)
         let cipher = keys.withTransmitKey { key in
@@ -155,7 +155,7 @@ final class SecretStreamStorage: Sendable {
 
     /// Decrypts every frame as it arrives; empty messages (keep-alives) are dropped.
     private func receiveMessages<I: AsyncIteratorProtocol<[UInt8], any Error>>(
-        _ pull: SecretStreamPullCipher, _ reader: inout FrameReader<I>
+        _ pull: SecretStreamPullCipher, _ reader: inout TransportFrameReader<I>
     ) async throws {
         while true {
             var batch: [[UInt8]] = []
@@ -300,7 +300,7 @@ final class SecretStreamStorage: Sendable {
 }
 
 /// Reads whole frames from a transport's inbound iterator. Owned by the read task.
-private struct FrameReader<Iterator: AsyncIteratorProtocol<[UInt8], any Error>> {
+private struct TransportFrameReader<Iterator: AsyncIteratorProtocol<[UInt8], any Error>> {
     var iterator: Iterator
     var frames = FrameReassembler()
     let storage: SecretStreamStorage
