@@ -1,6 +1,7 @@
 import Hypercore
 import HypercoreProtocol
 import KappaTesting
+import Synchronization
 
 /// Block `i` of the test feeds: `u32be(i)` and some letters, as the interop peer builds its blocks.
 func testBlock(_ i: Int, size: Int = 64) -> [UInt8] {
@@ -62,3 +63,67 @@ func allBlocks(_ feed: Feed) async throws -> [[UInt8]] {
     let length = await feed.length
     return try await feed.getBatch(from: 0, limit: Int(length))
 }
+
+/// A message transport without encryption, for tests of the replicator alone: a pair of in-process message
+/// queues. `record` keeps every message one side sent.
+final class PlainMessageTransport: MessageTransport {
+    let isInitiator: Bool
+    let handshakeHash: [UInt8]
+    let messages: AsyncThrowingStream<[UInt8], any Error>
+    private let outbound: AsyncThrowingStream<[UInt8], any Error>.Continuation
+    private let inbound: AsyncThrowingStream<[UInt8], any Error>.Continuation
+    private let sent = Mutex<[[UInt8]]>([])
+
+    /// Every message this side sent.
+    var recorded: [[UInt8]] { sent.withLock { $0 } }
+
+    private init(isInitiator: Bool, handshakeHash: [UInt8],
+                 messages: (AsyncThrowingStream<[UInt8], any Error>, AsyncThrowingStream<[UInt8], any Error>.Continuation),
+                 outbound: AsyncThrowingStream<[UInt8], any Error>.Continuation) {
+        self.isInitiator = isInitiator
+        self.handshakeHash = handshakeHash
+        self.messages = messages.0
+        self.inbound = messages.1
+        self.outbound = outbound
+    }
+
+    /// A connected pair; the hashes may differ to test capability checks.
+    static func pair(hashes: ([UInt8], [UInt8]) = ([UInt8](repeating: 7, count: 64), [UInt8](repeating: 7, count: 64)))
+        -> (PlainMessageTransport, PlainMessageTransport) {
+        let toA = AsyncThrowingStream.makeStream(of: [UInt8].self)
+        let toB = AsyncThrowingStream.makeStream(of: [UInt8].self)
+        let a = PlainMessageTransport(isInitiator: true, handshakeHash: hashes.0, messages: toA, outbound: toB.continuation)
+        let b = PlainMessageTransport(isInitiator: false, handshakeHash: hashes.1, messages: toB, outbound: toA.continuation)
+        return (a, b)
+    }
+
+    func send(contentsOf messages: [[UInt8]]) async throws {
+        sent.withLock { $0 += messages }
+        for message in messages { outbound.yield(message) }
+    }
+
+    func close() async {
+        outbound.finish()
+        inbound.finish()
+    }
+}
+
+/// A transport that replays recorded messages from a peer (possibly tampered) and drops what is sent.
+struct ReplayTransport: MessageTransport {
+    let isInitiator: Bool
+    let handshakeHash: [UInt8]
+    let messages: AsyncThrowingStream<[UInt8], any Error>
+
+    init(isInitiator: Bool, handshakeHash: [UInt8], replaying recorded: [[UInt8]]) {
+        self.isInitiator = isInitiator
+        self.handshakeHash = handshakeHash
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: [UInt8].self)
+        for message in recorded { continuation.yield(message) }
+        continuation.finish()
+        messages = stream
+    }
+
+    func send(contentsOf messages: [[UInt8]]) async throws {}
+    func close() async {}
+}
+

@@ -48,10 +48,14 @@ final class Peer {
     var announcedContiguous: UInt64 = 0
 
     // Requests.
-    var inflight: [UInt64: Inflight] = [:]
+    private(set) var inflight: [UInt64: Inflight] = [:]
+    /// Block requests in ``inflight``.
+    private(set) var inflightBlocks = 0
     var upgradeInflight = false
     /// The last scheduling pass found nothing more to request from this peer.
     var nothingToRequest = false
+    /// The last pass had blocks to request but the session's window was full.
+    var waitsForCapacity = false
 
     // Received and not yet handled (handled once per batch of events).
     var proofs: [(requestId: UInt64, proof: Proof)] = []
@@ -71,10 +75,22 @@ final class Peer {
         self.mode = mode
     }
 
+    func addInflight(_ id: UInt64, _ request: Inflight) {
+        inflight[id] = request
+        if request.block != nil { inflightBlocks += 1 }
+    }
+
+    func removeInflight(_ id: UInt64) -> Inflight? {
+        guard let request = inflight.removeValue(forKey: id) else { return nil }
+        if request.block != nil { inflightBlocks -= 1 }
+        return request
+    }
+
     /// Releases this peer's block claims on the feed (its requests will not be answered any more).
     func releaseAll() {
         feed.claims.release(inflight.values.compactMap(\.block))
         inflight.removeAll()
+        inflightBlocks = 0
         upgradeInflight = false
     }
 }

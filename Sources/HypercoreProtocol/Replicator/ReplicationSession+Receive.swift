@@ -78,8 +78,7 @@ extension ReplicationSession {
             guard data.requestId != 0, peer.inflight[data.requestId] != nil else { return }
             peer.proofs.append((data.requestId, data.proof))
         case .noData(let noData):
-            guard let request = peer.inflight.removeValue(forKey: noData.requestId) else { return }
-            totalInflight -= request.block == nil ? 0 : 1
+            guard let request = peer.removeInflight(noData.requestId) else { return }
             if let block = request.block {
                 peer.feed.claims.release([block])
                 peer.remoteHas.remove(block..<(block + 1))
@@ -151,9 +150,8 @@ extension ReplicationSession {
         let now = ContinuousClock.now
         for peer in peers where !peer.inflight.isEmpty {
             for (id, request) in peer.inflight where request.deadline <= now {
-                peer.inflight.removeValue(forKey: id)
+                _ = peer.removeInflight(id)
                 if let block = request.block {
-                    totalInflight -= 1
                     peer.feed.claims.release([block])
                     peer.remoteHas.remove(block..<(block + 1))  // ask another peer
                 }

@@ -1,4 +1,5 @@
 import Hypercore
+import Glibc
 import Logging
 
 extension ReplicationSession {
@@ -9,6 +10,7 @@ extension ReplicationSession {
         let (status, canUpgrade) = await peer.feed.peerStatus(remoteLength: peer.remoteLength, remoteFork: peer.remoteFork)
         peer.lastStatus = status
         guard peer.paired, let channel = peer.channel, !peer.closed else { return }
+        if debugSessions { print("[\(transport.isInitiator ? "I" : "R")] feed \(peer.feed.key.description.prefix(6)) status \(status) remote len \(peer.remoteLength) acked \(peer.lengthAcked) canUp \(peer.remoteCanUpgrade) has \(peer.remoteHas.ranges) inflight \(peer.inflight.count) synced \(peer.synced)") }
         if !peer.requests.isEmpty { await serve(peer, on: channel) }
         if !peer.wants.isEmpty { await answerWants(of: peer, on: channel, status: status) }
         announce(peer, on: channel, status: status, canUpgrade: canUpgrade)
@@ -28,9 +30,8 @@ extension ReplicationSession {
         peer.proofs.removeAll()
         var blocks: [UInt64] = []
         for (id, proof) in batch {
-            guard let request = peer.inflight.removeValue(forKey: id) else { continue }
+            guard let request = peer.removeInflight(id) else { continue }
             if let block = request.block {
-                totalInflight -= 1
                 blocks.append(block)
             }
             if request.upgrade { peer.upgradeInflight = false }
@@ -141,7 +142,7 @@ extension ReplicationSession {
             let id = nextId()
             let upgrade = ProofRequest.Upgrade(start: status.length, length: peer.remoteLength - status.length)
             send(.request(RequestMessage(id: id, ProofRequest(fork: peer.remoteFork, upgrade: upgrade))), on: channel)
-            peer.inflight[id] = Peer.Inflight(block: nil, upgrade: true, deadline: deadline)
+            peer.addInflight(id, Peer.Inflight(block: nil, upgrade: true, deadline: deadline))
             peer.upgradeInflight = true
         }
         // Then blocks below our length that the peer announced, within the pipeline window.
@@ -161,11 +162,11 @@ extension ReplicationSession {
                 let id = nextId()
                 let request = ProofRequest(fork: peer.remoteFork, block: .init(index: block.index, nodes: block.nodes))
                 send(.request(RequestMessage(id: id, request)), on: channel)
-                peer.inflight[id] = Peer.Inflight(block: block.index, upgrade: false, deadline: deadline)
-                totalInflight += 1
+                peer.addInflight(id, Peer.Inflight(block: block.index, upgrade: false, deadline: deadline))
             }
         }
         peer.nothingToRequest = found == 0 && (capacity > 0 || available.isEmpty)
+        peer.waitsForCapacity = capacity <= 0 && !available.isEmpty
         // Ask what the peer has where it announced nothing (spec D.5: whole 2,097,152-block segments).
         let segment: UInt64 = 1 << 21
         for range in wanted {
@@ -200,3 +201,5 @@ extension ReplicationSession {
         return peer.remoteLength >= status.length && peer.remoteHas.contains(0..<status.contiguousLength)
     }
 }
+
+let debugSessions = getenv("KAPPA_DEBUG") != nil

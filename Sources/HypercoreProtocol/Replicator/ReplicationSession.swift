@@ -61,7 +61,8 @@ public actor ReplicationSession {
     var peers: [Peer] = []
     var peersByChannel: [Int: Peer] = [:]
     var nextRequestId: UInt64 = 1
-    var totalInflight = 0
+    /// Block requests in flight to the peer, all feeds together.
+    var totalInflight: Int { peers.reduce(0) { $0 + $1.inflightBlocks } }
     var started = false
     var finished = false
     /// Frames produced outside a pass (by ``add(_:mode:)`` during ``run()``), sent with the next pass.
@@ -188,6 +189,11 @@ public actor ReplicationSession {
                 }
             }
             for peer in peers where dirty.contains(ObjectIdentifier(peer)) && !peer.closed {
+                try await update(peer)
+            }
+            // Feeds that waited for room in the request window get it now.
+            for peer in peers where peer.waitsForCapacity && !peer.closed && !dirty.contains(ObjectIdentifier(peer)) {
+                guard totalInflight < options.maxInflightRequests else { break }
                 try await update(peer)
             }
             if ended.happened {
