@@ -48,3 +48,21 @@ let exampleMessages: [HypercoreMessage] = [
     .range(RangeMessage(drop: true, start: 1_000_000, length: 1)),
     .extension(ExtensionMessage(name: "kappa/ping", message: [1, 2, 3])),
 ]
+
+/// Delivers `frame` (which must exist) to `mux` and returns its events.
+func deliver(
+    _ frame: [UInt8]?, to mux: inout Protomux, sourceLocation: SourceLocation = #_sourceLocation
+) throws -> [ProtomuxEvent] {
+    let frame = try #require(frame, "no frame to deliver", sourceLocation: sourceLocation)
+    return try mux.receive(frame)
+}
+
+/// Delivers every frame to `mux` and returns all events in order.
+func deliver(_ frames: [[UInt8]], to mux: inout Protomux) throws -> [ProtomuxEvent] {
+    var events: [ProtomuxEvent] = []
+    for frame in frames { try mux.receive(frame, into: &events) }
+    return events
+}
+
+/// The discovery key of the D.9 transcript's core.
+let transcriptDiscoveryKey = hex("3a89f6d50ed41371f942c2d6ba86ff7d11e59f19d9cf1c11aaacd5e64184f230")

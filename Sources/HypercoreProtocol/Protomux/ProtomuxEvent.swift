@@ -39,6 +39,14 @@ extension Protomux {
         package let id: [UInt8]
         /// The remote's handshake bytes.
         package let handshake: [UInt8]
+
+        /// Creates the description of a remote open.
+        package init(remoteId: UInt64, protocol protocolName: String, id: [UInt8], handshake: [UInt8]) {
+            self.remoteId = remoteId
+            self.protocol = protocolName
+            self.id = id
+            self.handshake = handshake
+        }
     }
 
     /// What ``Protomux/open(protocol:aliases:id:handshake:unique:)`` produced.
