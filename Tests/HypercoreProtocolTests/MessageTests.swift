@@ -29,6 +29,12 @@ import Testing
         #expect(try HypercoreMessage.decode(type: 0, payload: hex("04 00 00 fd e8 03")) == .sync(ours))
     }
 
+    @Test func nodeArrayBytes() {
+        let message = DataMessage(requestId: 0, hash: .init(index: 2, nodes: [node(0xFD, 0x1_0000, fill: 0x11), node(1, 2, fill: 0x22)]))
+        #expect(message.encoded == hex("02 00 00 02 02 fd fd 00 fe 00 00 01 00") + [UInt8](repeating: 0x11, count: 32)
+                + [1, 2] + [UInt8](repeating: 0x22, count: 32))
+    }
+
     @Test func rangeUsesTheShortFormForLengthOne() throws {
         #expect(RangeMessage(start: 0, length: 1000).encoded == hex("00 00 fd e8 03"))
         #expect(RangeMessage(drop: true, start: 5, length: 1).encoded == hex("03 05"))

@@ -39,6 +39,10 @@ let exampleMessages: [HypercoreMessage] = [
                        signature: Array(repeating: 0xAB, count: 64)),
         manifest: Manifest.defaultCompat(publicKey: node(0, 0, fill: 7).hash))),
     .data(DataMessage(requestId: 0, block: .init(index: 0, value: [], nodes: []))),
+    .data(DataMessage(requestId: 1, hash: .init(index: 0x1_0000_0000, nodes: [  // every varint width in nodes
+        node(0xFC, 0xFD, fill: 8), node(0xFFFF, 0x1_0000, fill: 9), node(0xFFFF_FFFF, 0x1_0000_0000, fill: 10),
+        node(.max, 0, fill: 11),
+    ]))),
     .noData(NoDataMessage(requestId: 4, reason: .notAvailable)),
     .noData(NoDataMessage(requestId: 300, reason: NoDataMessage.Reason(rawValue: 77))),
     .want(WantMessage(start: 0, length: 2_097_152, any: true)),

@@ -47,7 +47,21 @@ package struct DataMessage: WireMessage {
     /// The upgrade to a new signed length.
     package var upgrade: Proof.Upgrade?
     /// The core's manifest, when the request asked for it.
-    package var manifest: Manifest?
+    package var manifest: Manifest? {
+        get { manifestBox?.manifest }
+        set { manifestBox = newValue.map(ManifestBox.init) }
+    }
+
+    /// The manifest lives behind a reference: it is rare and large (over half the message's inline size), and
+    /// every `data` message is copied a few times on its way through the mux.
+    private var manifestBox: ManifestBox?
+
+    private final class ManifestBox: Sendable, Hashable {
+        let manifest: Manifest
+        init(_ manifest: Manifest) { self.manifest = manifest }
+        static func == (a: ManifestBox, b: ManifestBox) -> Bool { a.manifest == b.manifest }
+        func hash(into hasher: inout Hasher) { hasher.combine(manifest) }
+    }
 
     /// Creates a `data` message.
     package init(
