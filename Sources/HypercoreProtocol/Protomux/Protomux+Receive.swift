@@ -99,15 +99,18 @@ extension Protomux {
         let canonical = info(for: Self.key(open.protocol, open.id), aliases: [])
         if let localIndex = infos[canonical]?.outgoing.first {
             infos[canonical]?.outgoing.removeFirst()
-            guard case .opening = local[localIndex]?.state else {
+            switch local[localIndex]?.state {
+            case .opening:
+                remote[index] = .paired(local: localIndex)
+                local[localIndex]?.state = .paired(remote: index)
+                events.append(.opened(handle(localIndex), remoteHandshake: open.handshake))
+            case .closing:
                 // Closed before the remote answered: the answer frees the id; the remote will see our close.
                 freeLocalIndex(localIndex)
                 collect(canonical)
-                return
+            case .paired, nil:
+                collect(canonical)  // not reached: `outgoing` holds only channels waiting for an answer
             }
-            remote[index] = .paired(local: localIndex)
-            local[localIndex]?.state = .paired(remote: index)
-            events.append(.opened(handle(localIndex), remoteHandshake: open.handshake))
             return
         }
 
