@@ -4,12 +4,15 @@ import Testing
 
 /// protomux frames on the wire (spec D.3), checked against the plaintexts of D.9.
 @Suite struct ProtomuxFrameTests {
-    static let capability = Caps.replicate(isInitiator: true, key: node(0, 0, fill: 0xB9).hash,
-                                           handshakeHash: [UInt8](repeating: 0x5A, count: 64))
+    static let capability = Caps.replicate(
+        isInitiator: true, key: node(0, 0, fill: 0xB9).hash,
+        handshakeHash: [UInt8](repeating: 0x5A, count: 64))
     static let jsFirstBatch = hex("00 00 01 07 00 07 00 fd e8 03 00 06 08 00 00 fd e8 03")
 
     /// Two muxes with the transcript's hypercore channel paired (each side's local id 1).
-    static func pairedHypercore() throws -> (a: Protomux, aChannel: Protomux.Channel, b: Protomux, bChannel: Protomux.Channel) {
+    static func pairedHypercore() throws -> (
+        a: Protomux, aChannel: Protomux.Channel, b: Protomux, bChannel: Protomux.Channel
+    ) {
         let dk = try Bytes32(transcriptDiscoveryKey)
         var a = Protomux()
         var b = Protomux()
@@ -23,26 +26,30 @@ import Testing
 
     @Test func hypercoreOpenIs85Bytes() throws {
         var mux = Protomux()
-        let result = try mux.openHypercore(discoveryKey: try Bytes32(transcriptDiscoveryKey),
-                                           handshake: ChannelHandshake(seeks: true, capability: Self.capability))
+        let result = try mux.openHypercore(
+            discoveryKey: try Bytes32(transcriptDiscoveryKey),
+            handshake: ChannelHandshake(seeks: true, capability: Self.capability))
         let frame = try #require(result.frame)
         #expect(frame.count == 85)
-        #expect(frame == hex("00 01 01 0f 6879706572636f72652f616c706861 20") + transcriptDiscoveryKey + [0x01]
+        #expect(
+            frame == hex("00 01 01 0f 6879706572636f72652f616c706861 20") + transcriptDiscoveryKey + [0x01]
                 + Self.capability.bytes)
         #expect(result.channel.localId == 1 && result.events.isEmpty)
 
         var peer = Protomux()
         let events = try peer.receive(frame)
-        let open = Protomux.RemoteOpen(remoteId: 1, protocol: "hypercore/alpha", id: transcriptDiscoveryKey,
-                                       handshake: [0x01] + Self.capability.bytes)
+        let open = Protomux.RemoteOpen(
+            remoteId: 1, protocol: "hypercore/alpha", id: transcriptDiscoveryKey,
+            handshake: [0x01] + Self.capability.bytes)
         #expect(events == [.remoteOpened(open)])
         #expect(try ChannelHandshake(open.handshake) == ChannelHandshake(seeks: true, capability: Self.capability))
     }
 
     @Test func everyTruncationOfTheOpenFails() throws {
         var mux = Protomux()
-        let open = try mux.openHypercore(discoveryKey: try Bytes32(transcriptDiscoveryKey),
-                                         handshake: ChannelHandshake(capability: Self.capability))
+        let open = try mux.openHypercore(
+            discoveryKey: try Bytes32(transcriptDiscoveryKey),
+            handshake: ChannelHandshake(capability: Self.capability))
         let frame = try #require(open.frame)
         for cut in 1..<frame.count {
             var peer = Protomux()
@@ -76,17 +83,23 @@ import Testing
             #expect(channel == bChannel)
             messages.append(try HypercoreMessage.decode(type: type, payload: payload))
         }
-        #expect(messages == [
-            .sync(SyncMessage(flags: [.canUpgrade, .uploading, .downloading], fork: 0, length: 1000, remoteLength: 0)),
-            .range(RangeMessage(drop: false, start: 0, length: 1000)),
-        ])
+        #expect(
+            messages == [
+                .sync(
+                    SyncMessage(flags: [.canUpgrade, .uploading, .downloading], fork: 0, length: 1000, remoteLength: 0)),
+                .range(RangeMessage(drop: false, start: 0, length: 1000)),
+            ])
     }
 
     @Test func jsFirstBatchEncodesWhileCorked() throws {
         var (a, aChannel, _, _) = try Self.pairedHypercore()
         a.cork()
-        #expect(a.send(.sync(SyncMessage(flags: [.canUpgrade, .uploading, .downloading], fork: 0, length: 1000,
-                                         remoteLength: 0)), on: aChannel) == nil)
+        #expect(
+            a.send(
+                .sync(
+                    SyncMessage(
+                        flags: [.canUpgrade, .uploading, .downloading], fork: 0, length: 1000,
+                        remoteLength: 0)), on: aChannel) == nil)
         #expect(a.send(.range(RangeMessage(start: 0, length: 1000)), on: aChannel) == nil)
         #expect(a.uncork() == [Self.jsFirstBatch])
         #expect(!a.isCorked && a.uncork().isEmpty)
@@ -127,14 +140,18 @@ import Testing
         _ = a.send(one.channel, type: 1, payload: [7, 7])
         #expect(a.close(two.channel) == nil)
         let frames = a.uncork()
-        #expect(frames == [hex("""
-            00 00 00  06 01 01 01 70 01 aa
-            00 01     02 05 09
-            00 00     06 01 02 01 70 01 bb
-            00 02     01 00
-            00 01     03 01 07 07
-            00 00     02 03 02
-            """)])
+        #expect(
+            frames == [
+                hex(
+                    """
+                    00 00 00  06 01 01 01 70 01 aa
+                    00 01     02 05 09
+                    00 00     06 01 02 01 70 01 bb
+                    00 02     01 00
+                    00 01     03 01 07 07
+                    00 00     02 03 02
+                    """)
+            ])
 
         // The peer sees the same as if the messages had come one by one.
         var b = Protomux()
@@ -143,9 +160,12 @@ import Testing
         let openTwo = Protomux.RemoteOpen(remoteId: 2, protocol: "p", id: [0xBB], handshake: [])
         #expect(events == [.remoteOpened(openOne), .remoteOpened(openTwo)])
         let answer = try b.open(protocol: "p", id: [0xAA], handshake: [])
-        #expect(answer.events == [.opened(answer.channel, remoteHandshake: []),
-                                  .message(answer.channel, type: 5, payload: [9]),
-                                  .message(answer.channel, type: 1, payload: [7, 7])])
+        #expect(
+            answer.events == [
+                .opened(answer.channel, remoteHandshake: []),
+                .message(answer.channel, type: 5, payload: [9]),
+                .message(answer.channel, type: 1, payload: [7, 7]),
+            ])
         // Channel 2 was withdrawn: answering it pairs and closes at once, with nothing buffered.
         let late = try b.open(protocol: "p", id: [0xBB], handshake: [])
         #expect(late.events == [.opened(late.channel, remoteHandshake: []), .closed(late.channel)])
@@ -175,7 +195,8 @@ import Testing
             #expect(frame.count == 102 && frame.prefix(2) == [1, 7])  // the big one travels as a plain frame
         }
         let events = try deliver(frames, to: &b)
-        #expect(events == sent.enumerated().map { .message(channelB, type: UInt64($0.offset), payload: $0.element[...]) })
+        #expect(
+            events == sent.enumerated().map { .message(channelB, type: UInt64($0.offset), payload: $0.element[...]) })
     }
 
     @Test func defaultBatchLimitIs8MiB() throws {

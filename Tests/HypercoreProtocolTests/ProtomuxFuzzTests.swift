@@ -21,7 +21,8 @@ import Testing
             case 3:
                 b.insert(UInt8.random(in: 0...255, using: &rng), at: Int.random(in: 0...b.count, using: &rng))
             case 4 where !b.isEmpty:
-                b[Int.random(in: 0..<b.count, using: &rng)] = [0x00, 0x01, 0xFC, 0xFD, 0xFE, 0xFF].randomElement(using: &rng) ?? 0
+                b[Int.random(in: 0..<b.count, using: &rng)] =
+                    [0x00, 0x01, 0xFC, 0xFD, 0xFE, 0xFF].randomElement(using: &rng) ?? 0
             case 5 where !b.isEmpty:
                 b.remove(at: Int.random(in: 0..<b.count, using: &rng))
             default:
@@ -71,8 +72,10 @@ import Testing
         for message in exampleMessages.prefix(6) { _ = a.send(message, on: hypercore.channel) }
         _ = try a.open(protocol: "y", id: [], handshake: [])
         corpus += a.uncork()
-        corpus += [ProtomuxFrame.control(.close(channel: 2)), ProtomuxFrame.control(.reject(channel: 1)),
-                   ProtomuxFrame.control(.close(channel: 1)), []]
+        corpus += [
+            ProtomuxFrame.control(.close(channel: 2)), ProtomuxFrame.control(.reject(channel: 1)),
+            ProtomuxFrame.control(.close(channel: 1)), [],
+        ]
         return corpus
     }
 
@@ -117,7 +120,7 @@ import Testing
             case 2 where !channels.isEmpty:
                 _ = mux.send(channels[Int.random(in: 0..<channels.count, using: &rng)], type: 0, payload: [1])
             case 3:
-                mux.isCorked ? _ = mux.uncork() : mux.cork()
+                if mux.isCorked { _ = mux.uncork() } else { mux.cork() }
             default:
                 break
             }

@@ -43,10 +43,13 @@ import Testing
         }
         #expect(b.bufferedBytes == 3 * (512 + 1))
         let openB = try b.open(protocol: "x", id: Self.key, handshake: [])
-        #expect(openB.events == [.opened(openB.channel, remoteHandshake: []),
-                                 .message(openB.channel, type: 0, payload: [0]),
-                                 .message(openB.channel, type: 1, payload: [1]),
-                                 .message(openB.channel, type: 2, payload: [2])])
+        #expect(
+            openB.events == [
+                .opened(openB.channel, remoteHandshake: []),
+                .message(openB.channel, type: 0, payload: [0]),
+                .message(openB.channel, type: 1, payload: [1]),
+                .message(openB.channel, type: 2, payload: [2]),
+            ])
         #expect(b.bufferedBytes == 0 && b.pendingOpenBytes == 0)
     }
 
@@ -151,12 +154,14 @@ import Testing
         var legacy = Protomux()  // a peer that names the protocol by its alias
         let legacyOpen = try legacy.open(protocol: "hypercore", id: Self.key, handshake: [7])
         if localFirst {
-            let open = try hypercore.open(protocol: "hypercore/alpha", aliases: ["hypercore"], id: Self.key, handshake: [8])
+            let open = try hypercore.open(
+                protocol: "hypercore/alpha", aliases: ["hypercore"], id: Self.key, handshake: [8])
             #expect(try deliver(legacyOpen.frame, to: &hypercore) == [.opened(open.channel, remoteHandshake: [7])])
         } else {
             let events = try deliver(legacyOpen.frame, to: &hypercore)
             #expect(events.count == 1)
-            let open = try hypercore.open(protocol: "hypercore/alpha", aliases: ["hypercore"], id: Self.key, handshake: [8])
+            let open = try hypercore.open(
+                protocol: "hypercore/alpha", aliases: ["hypercore"], id: Self.key, handshake: [8])
             #expect(open.events == [.opened(open.channel, remoteHandshake: [7])])
         }
         // Without the alias the names do not meet.
@@ -179,11 +184,15 @@ import Testing
 
     @Test func remoteIdsMayOnlyGrowByOne() throws {
         // Open frames from a remote with a given id.
-        func open(_ id: UInt64) -> [UInt8] { ProtomuxFrame.control(.open(channel: id, protocol: "x", id: [UInt8(truncatingIfNeeded: id)], handshake: [])) }
+        func open(_ id: UInt64) -> [UInt8] {
+            ProtomuxFrame.control(.open(channel: id, protocol: "x", id: [UInt8(truncatingIfNeeded: id)], handshake: []))
+        }
 
         var b = Protomux()
-        for (frame, code) in [(open(2), ReplicationError.Code.protocolViolation), (open(0), .protocolViolation),
-                              (open(.max), .protocolViolation)] {
+        for (frame, code) in [
+            (open(2), ReplicationError.Code.protocolViolation), (open(0), .protocolViolation),
+            (open(.max), .protocolViolation),
+        ] {
             do {
                 _ = try b.receive(frame)
                 Issue.record("accepted \(frame)")
@@ -201,10 +210,12 @@ import Testing
     @Test func framesForUnknownChannelsAndBadRejects() throws {
         var b = Protomux()
         _ = try b.receive(ProtomuxFrame.control(.open(channel: 1, protocol: "x", id: [], handshake: [])))
-        for (frame, code) in [([UInt8]([5, 0, 1]), ReplicationError.Code.unknownChannel),  // message, id never opened
-                              (ProtomuxFrame.control(.close(channel: 9)), .unknownChannel),
-                              (ProtomuxFrame.control(.reject(channel: 1)), .protocolViolation),  // we opened nothing
-                              (ProtomuxFrame.control(.reject(channel: 0)), .protocolViolation)] {
+        for (frame, code) in [
+            ([UInt8]([5, 0, 1]), ReplicationError.Code.unknownChannel),  // message, id never opened
+            (ProtomuxFrame.control(.close(channel: 9)), .unknownChannel),
+            (ProtomuxFrame.control(.reject(channel: 1)), .protocolViolation),  // we opened nothing
+            (ProtomuxFrame.control(.reject(channel: 0)), .protocolViolation),
+        ] {
             do {
                 _ = try b.receive(frame)
                 Issue.record("accepted \(frame)")
@@ -228,7 +239,8 @@ import Testing
         var b = Protomux(limits: .init(maxPendingOpenBytes: 1000, maxRemoteChannels: 3))
         let handshake = [UInt8](repeating: 0, count: 300)
         for id in 1...2 as ClosedRange<UInt64> {
-            _ = try b.receive(ProtomuxFrame.control(.open(channel: id, protocol: "x", id: [UInt8(id)], handshake: handshake)))
+            _ = try b.receive(
+                ProtomuxFrame.control(.open(channel: id, protocol: "x", id: [UInt8(id)], handshake: handshake)))
         }
         #expect(b.pendingOpenBytes == 2 * (128 + 1 + 1 + 300))
         do {

@@ -184,7 +184,8 @@ public struct CompactDecoder {
 
     @inline(never)
     private func truncated(_ n: Int) -> HypercoreError {
-        HypercoreError(.malformed, "unexpected end of data (need \(n) bytes at offset \(offset), have \(base.count - offset))")
+        HypercoreError(
+            .malformed, "unexpected end of data (need \(n) bytes at offset \(offset), have \(base.count - offset))")
     }
 
     /// A single byte.
@@ -278,7 +279,9 @@ public struct CompactDecoder {
         let n = try count(limit: limit)
         let view = try rawView(n * 4)  // n ≤ limit, so n * 4 cannot overflow
         return [UInt32](unsafeUninitializedCapacity: n) { words, initialized in
-            for i in 0..<n { words[i] = UInt32(littleEndian: view.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
+            for i in 0..<n {
+                words[i] = UInt32(littleEndian: view.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+            }
             initialized = n
         }
     }
@@ -297,9 +300,12 @@ public struct CompactDecoder {
             let size = try uint()
             try need(32)
             guard let p = base.baseAddress.map({ $0 + offset }) else { break }  // not reached: 32 bytes are left
-            let hash = Bytes32(storage: (p.loadUnaligned(as: UInt64.self), p.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
-                                         p.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
-                                         p.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
+            let hash = Bytes32(
+                storage: (
+                    p.loadUnaligned(as: UInt64.self), p.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                    p.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+                    p.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+                ))
             offset += 32
             nodes.append(TreeNode(index: index, size: size, hash: hash))
         }

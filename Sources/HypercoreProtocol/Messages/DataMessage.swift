@@ -79,8 +79,9 @@ package struct DataMessage: WireMessage {
 
     /// Creates the `data` message carrying `proof`, answering request `requestId`.
     package init(requestId: UInt64, _ proof: Proof, seek: Seek? = nil, manifest: Manifest? = nil) {
-        self.init(requestId: requestId, fork: proof.fork, block: proof.block, hash: proof.hash, seek: seek,
-                  upgrade: proof.upgrade, manifest: manifest)
+        self.init(
+            requestId: requestId, fork: proof.fork, block: proof.block, hash: proof.hash, seek: seek,
+            upgrade: proof.upgrade, manifest: manifest)
     }
 
     /// The proof this message carries (without ``seek`` and ``manifest``, which ``Proof`` does not hold).
@@ -111,8 +112,9 @@ package struct DataMessage: WireMessage {
             let additionalNodes = try d.nodes(limit: limit)
             let signatureLength = try d.count(limit: Self.maxSignatureLength)
             let signature = try d.raw(signatureLength)
-            upgrade = Proof.Upgrade(start: start, length: length, nodes: nodes, additionalNodes: additionalNodes,
-                                    signature: signature)
+            upgrade = Proof.Upgrade(
+                start: start, length: length, nodes: nodes, additionalNodes: additionalNodes,
+                signature: signature)
         }
         if flags & 16 != 0 {
             manifest = try Manifest.decode(&d)
@@ -128,13 +130,15 @@ package struct DataMessage: WireMessage {
         typealias E = CompactEncoder
         var n = 1 + E.uintLength(requestId) + E.uintLength(fork)
         if let block {
-            n += E.uintLength(block.index) + E.uintLength(block.value.count) + block.value.count
+            n +=
+                E.uintLength(block.index) + E.uintLength(block.value.count) + block.value.count
                 + E.nodesLength(block.nodes)
         }
         if let hash { n += E.uintLength(hash.index) + E.nodesLength(hash.nodes) }
         if let seek { n += E.uintLength(seek.bytes) + E.nodesLength(seek.nodes) }
         if let upgrade {
-            n += E.uintLength(upgrade.start) + E.uintLength(upgrade.length) + E.nodesLength(upgrade.nodes)
+            n +=
+                E.uintLength(upgrade.start) + E.uintLength(upgrade.length) + E.nodesLength(upgrade.nodes)
                 + E.nodesLength(upgrade.additionalNodes) + E.uintLength(upgrade.signature.count)
                 + upgrade.signature.count
         }

@@ -38,8 +38,7 @@ extension Protomux {
             let cost = Limits.bufferedMessageOverhead + entry.payload.count
             guard bufferedBytes + cost <= limits.maxBuffered else {
                 throw ReplicationError(
-                    .bufferOverflow,
-                    "more than \(limits.maxBuffered) bytes of messages for channels the remote opened and we did not answer yet")
+                    .bufferOverflow, "more than \(limits.maxBuffered) bytes buffered for channels not answered yet")
             }
             remote[index] = nil  // keep `pending.buffered` uniquely referenced while it grows
             pending.buffered.append((entry.type, Array(entry.payload)))
@@ -88,7 +87,8 @@ extension Protomux {
         let index = Int(id) - 1
         if index == remote.count {
             guard remote.count < limits.maxRemoteChannels else {
-                throw ReplicationError(.protocolViolation, "the remote opened more than \(limits.maxRemoteChannels) channel ids")
+                throw ReplicationError(
+                    .protocolViolation, "the remote opened more than \(limits.maxRemoteChannels) channel ids")
             }
             remote.append(nil)
         }
