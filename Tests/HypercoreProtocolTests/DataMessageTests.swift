@@ -19,10 +19,12 @@ import Testing
             offset += want.count
         }
 
-        mutating func expectHash(_ prefix: String, _ suffix: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        mutating func expectHash(_ prefix: String, _ suffix: String, sourceLocation: SourceLocation = #_sourceLocation)
+        {
             let hash = Hex.encode(bytes[offset..<min(bytes.count, offset + 32)])
-            #expect(hash.hasPrefix(prefix) && hash.hasSuffix(suffix), "hash \(hash) at offset \(offset)",
-                    sourceLocation: sourceLocation)
+            #expect(
+                hash.hasPrefix(prefix) && hash.hasSuffix(suffix), "hash \(hash) at offset \(offset)",
+                sourceLocation: sourceLocation)
             offset += 32
         }
 
@@ -55,16 +57,24 @@ import Testing
         t.expect("fd e7 03")  // block.index 999
         t.expect("40 000003e7" + String(repeating: "6c", count: 60))  // value: u32be(999), 'l' × 60
         t.expect("03")  // block.nodes: 3
-        t.expect("fd cc 07 40"); t.expectHash("5551103b", "e57cfc")  // 1996, size 64
-        t.expect("fd c9 07 80"); t.expectHash("94dff689", "3e32ca")  // 1993, size 128
-        t.expect("fd c3 07 fd 00 01"); t.expectHash("e74c4193", "d7c8ce")  // 1987, size 256
+        t.expect("fd cc 07 40")
+        t.expectHash("5551103b", "e57cfc")  // 1996, size 64
+        t.expect("fd c9 07 80")
+        t.expectHash("94dff689", "3e32ca")  // 1993, size 128
+        t.expect("fd c3 07 fd 00 01")
+        t.expectHash("e74c4193", "d7c8ce")  // 1987, size 256
         t.expect("00 fd e8 03")  // upgrade.start 0, length 1000
         t.expect("05")  // 5 roots; 1991 is replaced by the block proof
-        t.expect("fd ff 01 fd 00 80"); t.expectHash("fcff7b85", "74e853")  // 511, 32768
-        t.expect("fd ff 04 fd 00 40"); t.expectHash("9de65180", "adf057")  // 1279, 16384
-        t.expect("fd 7f 06 fd 00 20"); t.expectHash("c1f3f380", "4849bf")  // 1663, 8192
-        t.expect("fd 3f 07 fd 00 10"); t.expectHash("00dc21ea", "a074cef0")  // 1855, 4096
-        t.expect("fd 9f 07 fd 00 08"); t.expectHash("0604120e", "9ecdce")  // 1951, 2048
+        t.expect("fd ff 01 fd 00 80")
+        t.expectHash("fcff7b85", "74e853")  // 511, 32768
+        t.expect("fd ff 04 fd 00 40")
+        t.expectHash("9de65180", "adf057")  // 1279, 16384
+        t.expect("fd 7f 06 fd 00 20")
+        t.expectHash("c1f3f380", "4849bf")  // 1663, 8192
+        t.expect("fd 3f 07 fd 00 10")
+        t.expectHash("00dc21ea", "a074cef0")  // 1855, 4096
+        t.expect("fd 9f 07 fd 00 08")
+        t.expectHash("0604120e", "9ecdce")  // 1951, 2048
         t.expect("00")  // additionalNodes: 0
         t.expect("40")  // signature: 64 bytes
         let signature = try #require(await feed.signature)
@@ -85,12 +95,17 @@ import Testing
 
     @Test func everyTruncationOfTheTranscriptThrows() async throws {
         let feed = try await Self.servedFeed()
-        let proof = try await feed.proof(for: ProofRequest(block: .init(index: 999, nodes: 0), upgrade: .init(start: 0, length: 1000)))
+        let proof = try await feed.proof(
+            for: ProofRequest(block: .init(index: 999, nodes: 0), upgrade: .init(start: 0, length: 1000)))
         let bytes = DataMessage(requestId: 1, proof).encoded
         for cut in 0..<bytes.count {
-            #expect(throws: ReplicationError.self) { try HypercoreMessage.decode(type: 3, payload: Array(bytes.prefix(cut))) }
+            #expect(throws: ReplicationError.self) {
+                try HypercoreMessage.decode(type: 3, payload: Array(bytes.prefix(cut)))
+            }
         }
-        #expect(try HypercoreMessage.decode(type: 3, payload: bytes + [0x2A, 0x00]) == .data(DataMessage(requestId: 1, proof)))
+        #expect(
+            try HypercoreMessage.decode(type: 3, payload: bytes + [0x2A, 0x00])
+                == .data(DataMessage(requestId: 1, proof)))
     }
 
     @Test func additionalNodesAndManifestRoundTrip() async throws {

@@ -7,8 +7,11 @@ import Testing
 
     @Test func requestVector() throws {
         let payload = hex("09 01 00 fd e7 03 00 00 fd e8 03")
-        let message = RequestMessage(id: 1, ProofRequest(fork: 0, block: .init(index: 999, nodes: 0),
-                                                         upgrade: .init(start: 0, length: 1000)))
+        let message = RequestMessage(
+            id: 1,
+            ProofRequest(
+                fork: 0, block: .init(index: 999, nodes: 0),
+                upgrade: .init(start: 0, length: 1000)))
         #expect(message.encoded == payload)
         #expect(message.encodedLength == payload.count)
         guard case .request(let decoded) = try HypercoreMessage.decode(type: 1, payload: payload) else {
@@ -16,23 +19,35 @@ import Testing
             return
         }
         #expect(decoded == message)
-        #expect(decoded.proofRequest == ProofRequest(block: .init(index: 999, nodes: 0), upgrade: .init(start: 0, length: 1000)))
+        #expect(
+            decoded.proofRequest
+                == ProofRequest(block: .init(index: 999, nodes: 0), upgrade: .init(start: 0, length: 1000)))
         #expect(decoded.seek == nil && !decoded.manifest && decoded.priority == 0)
     }
 
     @Test func syncVectors() throws {
         // JS's sync inside its first batch, and ours (after the channel and type bytes).
-        let theirs = SyncMessage(flags: [.canUpgrade, .uploading, .downloading], fork: 0, length: 1000, remoteLength: 0)
+        let theirs = SyncMessage(
+            flags: [.canUpgrade, .uploading, .downloading], fork: 0, length: 1000, remoteLength: 0)
         #expect(theirs.encoded == hex("07 00 fd e8 03 00"))
         let ours = SyncMessage(flags: .downloading, fork: 0, length: 0, remoteLength: 1000)
         #expect(ours.encoded == hex("04 00 00 fd e8 03"))
         #expect(try HypercoreMessage.decode(type: 0, payload: hex("04 00 00 fd e8 03")) == .sync(ours))
     }
 
+    @Test func nodeArrayBytes() {
+        let message = DataMessage(
+            requestId: 0, hash: .init(index: 2, nodes: [node(0xFD, 0x1_0000, fill: 0x11), node(1, 2, fill: 0x22)]))
+        #expect(
+            message.encoded == hex("02 00 00 02 02 fd fd 00 fe 00 00 01 00") + [UInt8](repeating: 0x11, count: 32)
+                + [1, 2] + [UInt8](repeating: 0x22, count: 32))
+    }
+
     @Test func rangeUsesTheShortFormForLengthOne() throws {
         #expect(RangeMessage(start: 0, length: 1000).encoded == hex("00 00 fd e8 03"))
         #expect(RangeMessage(drop: true, start: 5, length: 1).encoded == hex("03 05"))
-        #expect(try HypercoreMessage.decode(type: 8, payload: hex("02 05")) == .range(RangeMessage(start: 5, length: 1)))
+        #expect(
+            try HypercoreMessage.decode(type: 8, payload: hex("02 05")) == .range(RangeMessage(start: 5, length: 1)))
     }
 
     @Test func handshakeVector() throws {
@@ -67,18 +82,21 @@ import Testing
         let payload = message.encoded
         for cut in 0..<payload.count {
             let prefix = Array(payload.prefix(cut))
-            let shorter: HypercoreMessage? = switch message {
-            case .noData(let m) where cut == CompactEncoder.uintLength(m.requestId):
-                .noData(NoDataMessage(requestId: m.requestId))
-            case .want(let m) where cut == CompactEncoder.uintLength(m.start) + CompactEncoder.uintLength(m.length):
-                .want(WantMessage(start: m.start, length: m.length))
-            case .unwant(let m) where cut == CompactEncoder.uintLength(m.start) + CompactEncoder.uintLength(m.length):
-                .unwant(WantMessage(start: m.start, length: m.length))
-            case .extension(let m) where cut > m.name.utf8.count:
-                .extension(ExtensionMessage(name: m.name, message: Array(m.message.prefix(cut - m.name.utf8.count - 1))))
-            default:
-                nil
-            }
+            let shorter: HypercoreMessage? =
+                switch message {
+                case .noData(let m) where cut == CompactEncoder.uintLength(m.requestId):
+                    .noData(NoDataMessage(requestId: m.requestId))
+                case .want(let m) where cut == CompactEncoder.uintLength(m.start) + CompactEncoder.uintLength(m.length):
+                    .want(WantMessage(start: m.start, length: m.length))
+                case .unwant(let m)
+                where cut == CompactEncoder.uintLength(m.start) + CompactEncoder.uintLength(m.length):
+                    .unwant(WantMessage(start: m.start, length: m.length))
+                case .extension(let m) where cut > m.name.utf8.count:
+                    .extension(
+                        ExtensionMessage(name: m.name, message: Array(m.message.prefix(cut - m.name.utf8.count - 1))))
+                default:
+                    nil
+                }
             if let shorter {
                 #expect(try HypercoreMessage.decode(type: message.type, payload: prefix) == shorter)
                 continue
@@ -106,7 +124,8 @@ import Testing
         #expect(NoDataMessage(requestId: 5).encoded == [5])  // v10 form, as JS 10 sends it
         #expect(try HypercoreMessage.decode(type: 4, payload: [5]) == .noData(NoDataMessage(requestId: 5)))
         #expect(try HypercoreMessage.decode(type: 4, payload: [5, 0]) == .noData(NoDataMessage(requestId: 5)))
-        #expect(try HypercoreMessage.decode(type: 4, payload: [5, 1, 2])
+        #expect(
+            try HypercoreMessage.decode(type: 4, payload: [5, 1, 2])
                 == .noData(NoDataMessage(requestId: 5, reason: .invalidRequest)))
         #expect(NoDataMessage(requestId: 5, reason: .notAvailable).encoded == [5, 1, 1])
         // Flags announcing a reason that is missing, or a flags field cut short: malformed.
@@ -116,10 +135,14 @@ import Testing
 
     @Test func wantAnyIsOptional() throws {
         #expect(WantMessage(start: 0, length: 2_097_152).encoded == hex("00 fe 00 00 20 00"))
-        #expect(try HypercoreMessage.decode(type: 5, payload: hex("00 fe 00 00 20 00"))
+        #expect(
+            try HypercoreMessage.decode(type: 5, payload: hex("00 fe 00 00 20 00"))
                 == .want(WantMessage(start: 0, length: 2_097_152)))
-        #expect(try HypercoreMessage.decode(type: 6, payload: hex("00 01 01")) == .unwant(WantMessage(start: 0, length: 1, any: true)))
-        #expect(try HypercoreMessage.decode(type: 5, payload: hex("00 01 02")) == .want(WantMessage(start: 0, length: 1)))
+        #expect(
+            try HypercoreMessage.decode(type: 6, payload: hex("00 01 01"))
+                == .unwant(WantMessage(start: 0, length: 1, any: true)))
+        #expect(
+            try HypercoreMessage.decode(type: 5, payload: hex("00 01 02")) == .want(WantMessage(start: 0, length: 1)))
     }
 
     @Test func requestPriorityAndManifest() throws {
@@ -140,7 +163,11 @@ import Testing
         #expect(throws: ReplicationError.self) { try HypercoreMessage.decode(type: 3, payload: hugeNodes) }
         // 300 nodes would be within compact-encoding's limit but beyond a proof's.
         var e = CompactEncoder()
-        e.uint(UInt64(1)); e.uint(UInt64(1)); e.uint(UInt64(0)); e.uint(UInt64(0)); e.buffer([UInt8]())
+        e.uint(UInt64(1))
+        e.uint(UInt64(1))
+        e.uint(UInt64(0))
+        e.uint(UInt64(0))
+        e.buffer([UInt8]())
         e.nodes((0..<300).map { node($0, 1, fill: 0) })
         #expect(throws: ReplicationError.self) { try HypercoreMessage.decode(type: 3, payload: e.bytes) }
         // A node count that fits the limit but not the bytes left.
@@ -148,10 +175,16 @@ import Testing
             try HypercoreMessage.decode(type: 3, payload: hex("01 01 00 05 00 10") + Array(repeating: 0, count: 40))
         }
         // A block value longer than the payload.
-        #expect(throws: ReplicationError.self) { try HypercoreMessage.decode(type: 3, payload: hex("01 01 00 05 fe 00 00 00 01 00")) }
+        #expect(throws: ReplicationError.self) {
+            try HypercoreMessage.decode(type: 3, payload: hex("01 01 00 05 fe 00 00 00 01 00"))
+        }
         // A bitfield announcing a million words with a few bytes, and one beyond compact-encoding's limit.
-        #expect(throws: ReplicationError.self) { try HypercoreMessage.decode(type: 7, payload: hex("00 fe 00 00 10 00 01 02 03 04")) }
-        #expect(throws: ReplicationError.self) { try HypercoreMessage.decode(type: 7, payload: hex("00 fe 01 00 10 00")) }
+        #expect(throws: ReplicationError.self) {
+            try HypercoreMessage.decode(type: 7, payload: hex("00 fe 00 00 10 00 01 02 03 04"))
+        }
+        #expect(throws: ReplicationError.self) {
+            try HypercoreMessage.decode(type: 7, payload: hex("00 fe 01 00 10 00"))
+        }
         // A signature longer than any multisig blob.
         let upgrade = hex("08 01 00 00 01 00 00 fe 70 11 01 00") + Array(repeating: 0, count: 70_000)
         #expect(throws: ReplicationError.self) { try HypercoreMessage.decode(type: 3, payload: upgrade) }
@@ -180,17 +213,23 @@ import Testing
     // MARK: Conversions
 
     @Test func requestConvertsToAndFromProofRequest() {
-        let request = ProofRequest(fork: 2, block: .init(index: 4, nodes: 1), hash: .init(index: 9, nodes: 3),
-                                   upgrade: .init(start: 5, length: 6))
+        let request = ProofRequest(
+            fork: 2, block: .init(index: 4, nodes: 1), hash: .init(index: 9, nodes: 3),
+            upgrade: .init(start: 5, length: 6))
         let message = RequestMessage(id: 77, request, seek: .init(bytes: 1, padding: 0), manifest: true, priority: 1)
         #expect(message.proofRequest == request)
-        #expect(message.id == 77 && message.seek == .init(bytes: 1, padding: 0) && message.manifest && message.priority == 1)
+        #expect(
+            message.id == 77 && message.seek == .init(bytes: 1, padding: 0) && message.manifest && message.priority == 1
+        )
     }
 
     @Test func dataConvertsToAndFromProof() {
-        let proof = Proof(fork: 1, block: .init(index: 3, value: [1, 2, 3], nodes: [node(4, 1, fill: 1)]),
-                          hash: nil, upgrade: .init(start: 0, length: 4, nodes: [node(3, 4, fill: 2)], additionalNodes: [],
-                                                    signature: Array(repeating: 9, count: 64)))
+        let proof = Proof(
+            fork: 1, block: .init(index: 3, value: [1, 2, 3], nodes: [node(4, 1, fill: 1)]),
+            hash: nil,
+            upgrade: .init(
+                start: 0, length: 4, nodes: [node(3, 4, fill: 2)], additionalNodes: [],
+                signature: Array(repeating: 9, count: 64)))
         let message = DataMessage(requestId: 12, proof)
         #expect(message.proof == proof)
         #expect(message.requestId == 12 && message.seek == nil && message.manifest == nil)

@@ -47,7 +47,21 @@ package struct DataMessage: WireMessage {
     /// The upgrade to a new signed length.
     package var upgrade: Proof.Upgrade?
     /// The core's manifest, when the request asked for it.
-    package var manifest: Manifest?
+    package var manifest: Manifest? {
+        get { manifestBox?.manifest }
+        set { manifestBox = newValue.map(ManifestBox.init) }
+    }
+
+    /// The manifest lives behind a reference: it is rare and large (over half the message's inline size), and
+    /// every `data` message is copied a few times on its way through the mux.
+    private var manifestBox: ManifestBox?
+
+    private final class ManifestBox: Sendable, Hashable {
+        let manifest: Manifest
+        init(_ manifest: Manifest) { self.manifest = manifest }
+        static func == (a: ManifestBox, b: ManifestBox) -> Bool { a.manifest == b.manifest }
+        func hash(into hasher: inout Hasher) { hasher.combine(manifest) }
+    }
 
     /// Creates a `data` message.
     package init(
@@ -65,8 +79,9 @@ package struct DataMessage: WireMessage {
 
     /// Creates the `data` message carrying `proof`, answering request `requestId`.
     package init(requestId: UInt64, _ proof: Proof, seek: Seek? = nil, manifest: Manifest? = nil) {
-        self.init(requestId: requestId, fork: proof.fork, block: proof.block, hash: proof.hash, seek: seek,
-                  upgrade: proof.upgrade, manifest: manifest)
+        self.init(
+            requestId: requestId, fork: proof.fork, block: proof.block, hash: proof.hash, seek: seek,
+            upgrade: proof.upgrade, manifest: manifest)
     }
 
     /// The proof this message carries (without ``seek`` and ``manifest``, which ``Proof`` does not hold).
@@ -97,8 +112,9 @@ package struct DataMessage: WireMessage {
             let additionalNodes = try d.nodes(limit: limit)
             let signatureLength = try d.count(limit: Self.maxSignatureLength)
             let signature = try d.raw(signatureLength)
-            upgrade = Proof.Upgrade(start: start, length: length, nodes: nodes, additionalNodes: additionalNodes,
-                                    signature: signature)
+            upgrade = Proof.Upgrade(
+                start: start, length: length, nodes: nodes, additionalNodes: additionalNodes,
+                signature: signature)
         }
         if flags & 16 != 0 {
             manifest = try Manifest.decode(&d)
@@ -114,13 +130,15 @@ package struct DataMessage: WireMessage {
         typealias E = CompactEncoder
         var n = 1 + E.uintLength(requestId) + E.uintLength(fork)
         if let block {
-            n += E.uintLength(block.index) + E.uintLength(block.value.count) + block.value.count
+            n +=
+                E.uintLength(block.index) + E.uintLength(block.value.count) + block.value.count
                 + E.nodesLength(block.nodes)
         }
         if let hash { n += E.uintLength(hash.index) + E.nodesLength(hash.nodes) }
         if let seek { n += E.uintLength(seek.bytes) + E.nodesLength(seek.nodes) }
         if let upgrade {
-            n += E.uintLength(upgrade.start) + E.uintLength(upgrade.length) + E.nodesLength(upgrade.nodes)
+            n +=
+                E.uintLength(upgrade.start) + E.uintLength(upgrade.length) + E.nodesLength(upgrade.nodes)
                 + E.nodesLength(upgrade.additionalNodes) + E.uintLength(upgrade.signature.count)
                 + upgrade.signature.count
         }

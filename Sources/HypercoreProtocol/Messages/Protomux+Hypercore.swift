@@ -7,8 +7,9 @@ extension Protomux {
     package mutating func openHypercore(
         discoveryKey: Bytes32, handshake: ChannelHandshake
     ) throws(ReplicationError) -> OpenResult {
-        try open(protocol: HypercoreMessage.protocolName, aliases: [HypercoreMessage.protocolAlias],
-                 id: discoveryKey.bytes, handshake: handshake.encoded)
+        try open(
+            protocol: HypercoreMessage.protocolName, aliases: [HypercoreMessage.protocolAlias],
+            id: discoveryKey.bytes, handshake: handshake.encoded)
     }
 
     /// Sends a `hypercore/alpha` message on `channel`, encoded straight into the frame (or the batch).

@@ -58,8 +58,9 @@ package struct RequestMessage: WireMessage {
 
     /// Creates the request message for `request`, sent with request id `id`.
     package init(id: UInt64, _ request: ProofRequest, seek: Seek? = nil, manifest: Bool = false, priority: UInt64 = 0) {
-        self.init(id: id, fork: request.fork, block: request.block, hash: request.hash, seek: seek,
-                  upgrade: request.upgrade, manifest: manifest, priority: priority)
+        self.init(
+            id: id, fork: request.fork, block: request.block, hash: request.hash, seek: seek,
+            upgrade: request.upgrade, manifest: manifest, priority: priority)
     }
 
     /// The proof this message asks for (without ``seek``, which ``ProofRequest`` cannot express).

@@ -38,8 +38,7 @@ extension Protomux {
             let cost = Limits.bufferedMessageOverhead + entry.payload.count
             guard bufferedBytes + cost <= limits.maxBuffered else {
                 throw ReplicationError(
-                    .bufferOverflow,
-                    "more than \(limits.maxBuffered) bytes of messages for channels the remote opened and we did not answer yet")
+                    .bufferOverflow, "more than \(limits.maxBuffered) bytes buffered for channels not answered yet")
             }
             remote[index] = nil  // keep `pending.buffered` uniquely referenced while it grows
             pending.buffered.append((entry.type, Array(entry.payload)))
@@ -88,7 +87,8 @@ extension Protomux {
         let index = Int(id) - 1
         if index == remote.count {
             guard remote.count < limits.maxRemoteChannels else {
-                throw ReplicationError(.protocolViolation, "the remote opened more than \(limits.maxRemoteChannels) channel ids")
+                throw ReplicationError(
+                    .protocolViolation, "the remote opened more than \(limits.maxRemoteChannels) channel ids")
             }
             remote.append(nil)
         }
@@ -99,15 +99,18 @@ extension Protomux {
         let canonical = info(for: Self.key(open.protocol, open.id), aliases: [])
         if let localIndex = infos[canonical]?.outgoing.first {
             infos[canonical]?.outgoing.removeFirst()
-            guard case .opening = local[localIndex]?.state else {
+            switch local[localIndex]?.state {
+            case .opening:
+                remote[index] = .paired(local: localIndex)
+                local[localIndex]?.state = .paired(remote: index)
+                events.append(.opened(handle(localIndex), remoteHandshake: open.handshake))
+            case .closing:
                 // Closed before the remote answered: the answer frees the id; the remote will see our close.
                 freeLocalIndex(localIndex)
                 collect(canonical)
-                return
+            case .paired, nil:
+                collect(canonical)  // not reached: `outgoing` holds only channels waiting for an answer
             }
-            remote[index] = .paired(local: localIndex)
-            local[localIndex]?.state = .paired(remote: index)
-            events.append(.opened(handle(localIndex), remoteHandshake: open.handshake))
             return
         }
 

@@ -123,7 +123,8 @@ package struct Protomux: Sendable {
     func liveIndex(_ channel: Channel) -> Int? {
         let index = channel.index
         guard index >= 0, index < local.count, generations[index] == channel.generation,
-              let slot = local[index] else { return nil }
+            let slot = local[index]
+        else { return nil }
         if case .closing = slot.state { return nil }
         return index
     }
@@ -254,7 +255,8 @@ package struct Protomux: Sendable {
         let key = Self.key(protocolName, id)
         let canonical = info(for: key, aliases: aliases.map { Self.key($0, id) })
         guard !unique || infos[canonical]?.opened ?? 0 == 0 else {
-            throw ReplicationError(.protocolViolation, "a \(protocolName) channel for \(Hex.encode(id)) is already open")
+            throw ReplicationError(
+                .protocolViolation, "a \(protocolName) channel for \(Hex.encode(id)) is already open")
         }
         let index = allocateLocal(LocalChannel(key: canonical, state: .opening))
         infos[canonical]?.opened += 1

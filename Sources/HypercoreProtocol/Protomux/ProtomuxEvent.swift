@@ -6,7 +6,8 @@ package enum ProtomuxEvent: Sendable, Equatable {
     case remoteOpened(Protomux.RemoteOpen)
     /// A local channel is paired with the remote's: messages flow both ways. Carries the remote's handshake.
     case opened(Protomux.Channel, remoteHandshake: [UInt8])
-    /// A message on a paired channel. The payload is a slice of the received frame (no copy).
+    /// A message on a paired channel. The payload is a slice of the received frame (no copy): keeping it keeps
+    /// the whole frame (up to a batch) alive, so decode it and let it go.
     case message(Protomux.Channel, type: UInt64, payload: ArraySlice<UInt8>)
     /// The remote closed a paired channel; the local channel is closed too.
     case closed(Protomux.Channel)
@@ -39,6 +40,14 @@ extension Protomux {
         package let id: [UInt8]
         /// The remote's handshake bytes.
         package let handshake: [UInt8]
+
+        /// Creates the description of a remote open.
+        package init(remoteId: UInt64, protocol protocolName: String, id: [UInt8], handshake: [UInt8]) {
+            self.remoteId = remoteId
+            self.protocol = protocolName
+            self.id = id
+            self.handshake = handshake
+        }
     }
 
     /// What ``Protomux/open(protocol:aliases:id:handshake:unique:)`` produced.
