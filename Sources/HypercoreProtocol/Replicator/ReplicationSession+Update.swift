@@ -1,5 +1,4 @@
 import Hypercore
-import Glibc
 import Logging
 
 extension ReplicationSession {
@@ -10,7 +9,10 @@ extension ReplicationSession {
         let (status, canUpgrade) = await peer.feed.peerStatus(remoteLength: peer.remoteLength, remoteFork: peer.remoteFork)
         peer.lastStatus = status
         guard peer.paired, let channel = peer.channel, !peer.closed else { return }
-        if debugSessions { print("[\(transport.isInitiator ? "I" : "R")] feed \(peer.feed.key.description.prefix(6)) status \(status) remote len \(peer.remoteLength) acked \(peer.lengthAcked) canUp \(peer.remoteCanUpgrade) has \(peer.remoteHas.ranges) inflight \(peer.inflight.count) synced \(peer.synced)") }
+        logger.trace("update", metadata: [
+            "feed": "\(peer.feed.key)", "length": "\(status.length)", "contiguous": "\(status.contiguousLength)",
+            "remoteLength": "\(peer.remoteLength)", "acked": "\(peer.lengthAcked)", "inflight": "\(peer.inflight.count)",
+        ])
         if !peer.requests.isEmpty { await serve(peer, on: channel) }
         if !peer.wants.isEmpty { await answerWants(of: peer, on: channel, status: status) }
         announce(peer, on: channel, status: status, canUpgrade: canUpgrade)
@@ -202,4 +204,3 @@ extension ReplicationSession {
     }
 }
 
-let debugSessions = getenv("KAPPA_DEBUG") != nil
