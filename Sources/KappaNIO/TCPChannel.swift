@@ -61,5 +61,6 @@ enum TCPChannel {
 
 extension Logger {
     /// The logger KappaNIO uses when the caller passes none: it drops everything, so a library never prints.
-    @usableFromInline static let kappaNIODisabled = Logger(label: "kappa.nio", factory: { _ in SwiftLogNoOpLogHandler() })
+    @usableFromInline
+    static let kappaNIODisabled = Logger(label: "kappa.nio", factory: { _ in SwiftLogNoOpLogHandler() })
 }

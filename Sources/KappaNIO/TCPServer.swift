@@ -101,9 +101,14 @@ public final class TCPServer: Sendable {
         logger.info("listening", metadata: ["address": "\(address)"])
         do {
             let result = try await listener.executeThenClose(isolation: isolation) { inbound in
-                try await body(
-                    TCPServer(host: host, listener: inbound, channel: listener.channel, registry: registry, logger: logger)
+                let server = TCPServer(
+                    host: host,
+                    listener: inbound,
+                    channel: listener.channel,
+                    registry: registry,
+                    logger: logger
                 )
+                return try await body(server)
             }
             await registry.closeAll()
             logger.info("stopped listening", metadata: ["address": "\(address)"])
