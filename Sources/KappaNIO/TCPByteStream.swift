@@ -128,3 +128,6 @@ public final class TCPByteStream: ByteStream {
         outbound.finish()
     }
 }
+
+@available(*, unavailable)
+extension TCPByteStream.Inbound.AsyncIterator: Sendable {}

@@ -1,6 +1,8 @@
 import HypercoreProtocol
 import KappaNIO
 import Logging
+import NIOCore
+import NIOPosix
 import Synchronization
 import Testing
 
@@ -370,5 +372,23 @@ struct TCPTests {
         #expect(records.filter { $0.level == .debug && $0.message == "accepted" }.count == 2)
         #expect(records.filter { $0.level == .debug && $0.message == "closed" }.count == 1)
         #expect(records.filter { $0.level == .warning && $0.message == "connection handler failed" }.count == 1)
+    }
+
+    @Test func runsOnAGivenEventLoopGroup() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let reply = try await TCPServer.withServer(host: "127.0.0.1", port: 0, group: group) { server in
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await server.serve(echo) }
+                defer { tasks.cancelAll() }
+                return try await TCPClient.withConnection(host: "127.0.0.1", port: server.port, group: group) {
+                    stream in
+                    try await stream.write([4, 5, 6])
+                    await stream.close()
+                    return try await readAll(stream)
+                }
+            }
+        }
+        #expect(reply == [4, 5, 6])
+        try await group.shutdownGracefully()
     }
 }
