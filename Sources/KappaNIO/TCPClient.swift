@@ -25,6 +25,7 @@ public enum TCPClient {
     ///   - group: The event loops that run the connection; NIO's shared singleton by default.
     ///   - connectTimeout: How long connecting may take.
     ///   - logger: Where connects and closes (debug) and failures (warning) go; by default nothing is logged.
+    ///   - isolation: The actor `body` runs on: the caller's, by default.
     ///   - body: Works with the connection; its result is returned.
     /// - Returns: What `body` returned.
     /// - Throws: ``HypercoreProtocol/ReplicationError`` with code `.transport` naming `host:port` when the

@@ -65,6 +65,7 @@ public final class TCPServer: Sendable {
     ///   - group: The event loops that run the listener and its connections; NIO's shared singleton by default.
     ///   - logger: Where the listener (info), accepts and closes (debug) and failures (warning) go; by default
     ///     nothing is logged.
+    ///   - isolation: The actor `body` runs on: the caller's, by default.
     ///   - body: Works with the server, usually by calling ``serve(_:)``; its result is returned.
     /// - Returns: What `body` returned.
     /// - Throws: ``HypercoreProtocol/ReplicationError`` with code `.transport` naming `host:port` when the
@@ -127,7 +128,8 @@ public final class TCPServer: Sendable {
     /// the server goes on. Cancelling the calling task closes the listener and every connection, cancels the
     /// handlers, waits for them, and returns.
     ///
-    /// A listener is served once; call this once per ``withServer(host:port:group:logger:isolation:_:)``.
+    /// A listener is served once; call this once per ``withServer(host:port:group:logger:isolation:_:)``, from its
+    /// closure or from a child task of it, so the handlers end within the server's scope.
     ///
     /// - Parameter handler: Works with one connection.
     /// - Throws: ``HypercoreProtocol/ReplicationError`` with code `.closed` when the listener was already
