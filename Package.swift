@@ -9,11 +9,14 @@ let package = Package(
         .library(name: "HypercoreProtocol", targets: ["HypercoreProtocol"]),
         .library(name: "KappaCore", targets: ["KappaCore"]),
         .library(name: "KappaTesting", targets: ["KappaTesting"]),
+        .library(name: "KappaNIO", targets: ["KappaNIO"]),
         .executable(name: "kappa-example", targets: ["kappa-example"]),
     ],
     dependencies: [
         // Command-line plugin only: `swift package generate-documentation` (see README.md).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // The TCP transport (KappaNIO only: no other module imports NIO).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
@@ -37,6 +40,16 @@ let package = Package(
         .target(name: "KappaJSON"),
         .target(name: "KappaCore", dependencies: ["Hypercore", "KappaJSON", "CSQLite"]),
         .target(name: "KappaTesting", dependencies: ["Hypercore", "HypercoreProtocol"]),
+        // The TCP transport: SwiftNIO connections adapted to `ByteStream`. The only module that imports NIO.
+        .target(
+            name: "KappaNIO",
+            dependencies: [
+                "HypercoreProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The README's quick start, verbatim (DocumentationTests checks the README against it and runs it).
         .executableTarget(name: "kappa-example", dependencies: ["KappaCore"]),
         // A child process for the crash tests: appends in a loop until it is killed.
@@ -53,6 +66,16 @@ let package = Package(
             dependencies: ["HypercoreProtocol", "Hypercore", "KappaTesting", "CSodium"]
         ),
         .testTarget(name: "KappaJSONTests", dependencies: ["KappaJSON", "KappaTesting"]),
+        .testTarget(
+            name: "KappaNIOTests",
+            dependencies: [
+                "KappaNIO",
+                "HypercoreProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "HypercoreTests",
             dependencies: ["Hypercore", "KappaTesting", "CrashWriter", "CSodium"],
