@@ -71,6 +71,8 @@ let package = Package(
             dependencies: [
                 "KappaNIO",
                 "HypercoreProtocol",
+                "Hypercore",
+                "KappaTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
