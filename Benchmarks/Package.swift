@@ -47,6 +47,19 @@ let package = Package(
             path: "Benchmarks/FeedCountBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "ReplicationBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Hypercore", package: "KappaCore"),
+                .product(name: "HypercoreProtocol", package: "KappaCore"),
+                .product(name: "KappaNIO", package: "KappaCore"),
+                .product(name: "KappaTesting", package: "KappaCore"),
+                "BenchmarkSupport",
+            ],
+            path: "Benchmarks/ReplicationBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

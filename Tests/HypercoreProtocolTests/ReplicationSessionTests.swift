@@ -4,7 +4,7 @@ import Hypercore
 import KappaTesting
 import Testing
 
-@Suite struct ReplicationSessionTests {
+@Suite(.timeLimit(.minutes(3))) struct ReplicationSessionTests {
     @Test func aReplicaDownloadsAWholeFeedAndBothSessionsEnd() async throws {
         let writer = try await makeWriter(count: 1_000)
         let replica = try Feed.replica(key: writer.key)
@@ -140,6 +140,30 @@ import Testing
         _ = try await mirrorSide.get()
         #expect(received.map { $0.feeds[0].blocksReceived }.reduce(0, +) == 2_000)
         #expect(try await allBlocks(replica) == allBlocks(writer))
+    }
+
+    @Test func requestsToASlowPeerTimeOutAndGoToAnother() async throws {
+        let writer = try await makeWriter(count: 300)
+        let mirror = try Feed.replica(key: writer.key)
+        _ = try await replicatePair([(writer, .full)], [(mirror, .full)]).right.get()
+        let replica = try Feed.replica(key: writer.key)
+        let impatient = ReplicationSession.Options(requestTimeout: .milliseconds(300))
+        // Everything the slow writer sends arrives a second late.
+        let (slowServer, slowClient) = InProcessStream.pair(faults: (.init(delay: .seconds(1)), .none))
+        async let slowSide = runSide(slowServer, isInitiator: false, feeds: [(writer, .full)], options: .init())
+        async let fromSlow = runSide(slowClient, isInitiator: true, feeds: [(replica, .full)], options: impatient)
+        // Start the fast peer only once the slow one holds requests for blocks.
+        while !replica.claims.isClaimed(0) { try await Task.sleep(for: .milliseconds(10)) }
+        let (fastServer, fastClient) = InProcessStream.pair()
+        async let fastSide = runSide(fastServer, isInitiator: false, feeds: [(mirror, .full)], options: .init())
+        async let fromFast = runSide(fastClient, isInitiator: true, feeds: [(replica, .full)], options: impatient)
+        let fast = try await fromFast.get()
+        let slow = try await fromSlow.get()
+        _ = await (slowSide, fastSide)
+        #expect(await replica.contiguousLength == 300)
+        #expect(try await allBlocks(replica) == allBlocks(writer))
+        #expect(fast.feeds[0].blocksReceived + slow.feeds[0].blocksReceived == 300)
+        #expect(fast.feeds[0].blocksReceived > 0)
     }
 
     @Test func aCutSessionFailsWithATypedErrorAndAResumedOneCompletes() async throws {

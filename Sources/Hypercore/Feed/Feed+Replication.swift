@@ -127,9 +127,13 @@ extension Feed {
     }
 
     /// Claims and returns up to `limit` blocks of `ranges` that this replica lacks and no other request holds,
-    /// each with the number of tree nodes to ask for (``missingNodes(_:)``). The caller releases the claims.
-    package func claimMissingBlocks(in ranges: [Range<UInt64>], limit: Int) -> [(index: UInt64, nodes: UInt64)] {
+    /// each with the number of tree nodes to ask for (``missingNodes(_:)``), and whether some missing block of
+    /// `ranges` is claimed by another request. The caller releases the claims.
+    package func claimMissingBlocks(
+        in ranges: [Range<UInt64>], limit: Int
+    ) -> (blocks: [(index: UInt64, nodes: UInt64)], claimedElsewhere: Bool) {
         var result: [(index: UInt64, nodes: UInt64)] = []
+        var claimedElsewhere = false
         for range in ranges {
             var i = range.lowerBound
             let end = Swift.min(range.upperBound, tree.length)
@@ -137,12 +141,14 @@ extension Feed {
                 guard let missing = bitfield.firstIndex(of: false, from: i), missing < end else { break }
                 if claims.claim(missing) {
                     result.append((missing, (try? tree.missingNodes(2 * missing)) ?? 0))
+                } else {
+                    claimedElsewhere = true
                 }
                 i = missing + 1
             }
             if result.count >= limit { break }
         }
-        return result
+        return (result, claimedElsewhere)
     }
 
     /// The replication state and whether this feed can upgrade a peer at `remoteLength` (one call per peer).

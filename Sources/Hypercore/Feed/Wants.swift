@@ -48,6 +48,8 @@ package final class Wants: Sendable {
 /// replicating with several peers at once fetches each block once.
 package final class BlockClaims: Sendable {
     private let claimed = Mutex(Set<UInt64>())
+    /// Notified when claims are given up without the block arriving, so other sessions can ask for them.
+    package let abandoned = ChangeSignal()
 
     package init() {}
 
@@ -56,9 +58,15 @@ package final class BlockClaims: Sendable {
         claimed.withLock { $0.insert(index).inserted }
     }
 
-    /// Releases claims (the block arrived, the peer had no data, the request timed out or its session ended).
-    package func release(_ indexes: some Sequence<UInt64>) {
-        claimed.withLock { set in for index in indexes { set.remove(index) } }
+    /// Releases claims. `abandoned` is true when the blocks did not arrive (the peer had no data, the request
+    /// timed out, its session ended): other sessions are told so they can ask their peers.
+    package func release(_ indexes: some Sequence<UInt64>, abandoned: Bool = false) {
+        let released = claimed.withLock { set in
+            var count = 0
+            for index in indexes where set.remove(index) != nil { count += 1 }
+            return count
+        }
+        if abandoned && released > 0 { self.abandoned.notify() }
     }
 
     /// True when `index` is claimed.

@@ -88,7 +88,7 @@ final class Peer {
 
     /// Releases this peer's block claims on the feed (its requests will not be answered any more).
     func releaseAll() {
-        feed.claims.release(inflight.values.compactMap(\.block))
+        feed.claims.release(inflight.values.compactMap(\.block), abandoned: true)
         inflight.removeAll()
         inflightBlocks = 0
         upgradeInflight = false

@@ -74,13 +74,14 @@ extension ReplicationSession {
         case .cancel(let cancel):
             peer.requests.removeAll { $0.id == cancel.requestId }
         case .data(let data):
-            // Answers to requests we did not send (or gave up on) are ignored, never stored.
-            guard data.requestId != 0, peer.inflight[data.requestId] != nil else { return }
+            // Answers to requests never sent here are ignored, never stored. A late answer to a request that
+            // timed out is verified and stored like any other (its block may still be missing).
+            guard data.requestId != 0, data.requestId < nextRequestId else { return }
             peer.proofs.append((data.requestId, data.proof))
         case .noData(let noData):
             guard let request = peer.removeInflight(noData.requestId) else { return }
             if let block = request.block {
-                peer.feed.claims.release([block])
+                peer.feed.claims.release([block], abandoned: true)
                 peer.remoteHas.remove(block..<(block + 1))
             }
             if request.upgrade {
@@ -152,7 +153,7 @@ extension ReplicationSession {
             for (id, request) in peer.inflight where request.deadline <= now {
                 _ = peer.removeInflight(id)
                 if let block = request.block {
-                    peer.feed.claims.release([block])
+                    peer.feed.claims.release([block], abandoned: true)
                     peer.remoteHas.remove(block..<(block + 1))  // ask another peer
                 }
                 if request.upgrade { peer.upgradeInflight = false }

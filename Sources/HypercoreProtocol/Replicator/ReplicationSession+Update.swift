@@ -32,27 +32,30 @@ extension ReplicationSession {
         peer.proofs.removeAll()
         var blocks: [UInt64] = []
         for (id, proof) in batch {
-            guard let request = peer.removeInflight(id) else { continue }
-            if let block = request.block {
-                blocks.append(block)
-            }
-            if request.upgrade { peer.upgradeInflight = false }
-            // An answer that carries another block than the one asked for is not stored.
-            if let block = proof.block?.index, block != request.block {
-                peer.feed.claims.release(blocks)
+            // A late answer (its request timed out) is still verified and stored; only its bookkeeping is gone.
+            let request = peer.removeInflight(id)
+            if let block = request?.block { blocks.append(block) }
+            if request?.upgrade == true { peer.upgradeInflight = false }
+            if let request, let block = proof.block?.index, block != request.block {
+                peer.feed.claims.release(blocks, abandoned: true)
                 throw ReplicationError(.protocolViolation,
                                        "feed \(peer.feed.key): the peer answered request \(id) with block \(block)")
             }
         }
-        defer { peer.feed.claims.release(blocks) }
+        let stored: [Bool]
         do {
-            try await peer.feed.receive(contentsOf: batch.map(\.proof))
+            stored = try await peer.feed.receiveBatch(batch.map(\.proof))
+            peer.feed.claims.release(blocks)
         } catch let error as HypercoreError {
+            peer.feed.claims.release(blocks, abandoned: true)
             throw ReplicationError(.invalidProof, "feed \(peer.feed.key): data from the peer does not verify: \(error.message)",
                                    cause: error)
+        } catch {
+            peer.feed.claims.release(blocks, abandoned: true)
+            throw error
         }
-        for (_, proof) in batch {
-            if let block = proof.block {
+        for (i, isNew) in stored.enumerated() where isNew {
+            if let block = batch[i].proof.block {
                 peer.blocksReceived += 1
                 peer.bytesReceived += block.value.count
             }
@@ -157,17 +160,21 @@ extension ReplicationSession {
         for range in wanted { available += peer.remoteHas.intersection(range) }
         let capacity = options.maxInflightRequests - totalInflight
         var found = 0
+        var claimedElsewhere = false
         if capacity > 0, !available.isEmpty {
-            let blocks = await peer.feed.claimMissingBlocks(in: available, limit: capacity)
-            found = blocks.count
-            for block in blocks {
+            let claimed = await peer.feed.claimMissingBlocks(in: available, limit: capacity)
+            found = claimed.blocks.count
+            claimedElsewhere = claimed.claimedElsewhere
+            for block in claimed.blocks {
                 let id = nextId()
                 let request = ProofRequest(fork: peer.remoteFork, block: .init(index: block.index, nodes: block.nodes))
                 send(.request(RequestMessage(id: id, request)), on: channel)
                 peer.addInflight(id, Peer.Inflight(block: block.index, upgrade: false, deadline: deadline))
             }
         }
-        peer.nothingToRequest = found == 0 && (capacity > 0 || available.isEmpty)
+        // Blocks another session has asked for are not ours to request, but the feed is not complete until
+        // they arrive (or that request is abandoned and this session asks).
+        peer.nothingToRequest = found == 0 && !claimedElsewhere && (capacity > 0 || available.isEmpty)
         peer.waitsForCapacity = capacity <= 0 && !available.isEmpty
         // Ask what the peer has where it announced nothing (spec D.5: whole 2,097,152-block segments).
         let segment: UInt64 = 1 << 21

@@ -260,6 +260,7 @@ public actor ReplicationSession {
         let id = peer.id
         observers.append((peer.feed.changes, peer.feed.changes.observe { inbox.push(.feedChanged(id)) }))
         observers.append((peer.feed.wants.signal, peer.feed.wants.signal.observe { inbox.push(.feedChanged(id)) }))
+        observers.append((peer.feed.claims.abandoned, peer.feed.claims.abandoned.observe { inbox.push(.feedChanged(id)) }))
         logger.debug("opened channel", metadata: ["feed": "\(peer.feed.key)"])
         return result.events
     }
