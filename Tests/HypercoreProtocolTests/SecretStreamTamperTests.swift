@@ -34,7 +34,7 @@ import Testing
 
     @Test func theRecordedSessionHasTheExpectedLayout() async throws {
         let (x, y) = InProcessStream.pair()
-        let (i, r) = await Self.session(x, y)
+        let (i, r) = await Self.session(x, y, idleTimeout: .seconds(10))
         #expect(i.error == nil && r.error == nil)
         #expect(i.received == Self.delivered && r.received == Self.delivered)
         #expect(x.bytesWritten == Self.initiatorBytes)
@@ -76,8 +76,12 @@ import Testing
     }
 
     /// Both sides send the messages at once, then read until they have them all (or the stream ends).
-    static func session(_ x: InProcessStream, _ y: InProcessStream) async -> (SideOutcome, SideOutcome) {
-        let options = SecretStream.Options(keepAliveInterval: nil, idleTimeout: .milliseconds(300))
+    /// The sweep's idle timeout is short: under load it may also end an untampered session early, which
+    /// still has to be a typed error and cannot deliver a wrong message.
+    static func session(
+        _ x: InProcessStream, _ y: InProcessStream, idleTimeout: Duration = .milliseconds(300)
+    ) async -> (SideOutcome, SideOutcome) {
+        let options = SecretStream.Options(keepAliveInterval: nil, idleTimeout: idleTimeout)
         let body: @Sendable (SecretStream) async throws -> SideOutcome = { stream in
             try await stream.send(contentsOf: Array(messages[..<3]))
             try await stream.send(contentsOf: Array(messages[3...]))
