@@ -1,28 +1,27 @@
 import Hypercore
 import HypercoreProtocol
 import KappaTesting
-import Synchronization
 import Testing
 
 @Suite(.timeLimit(.minutes(1))) struct SecretStreamTests {
     @Test func bothSidesAgreeOnTheHandshake() async throws {
         let (a, b) = (KeyPair.random(), KeyPair.random())
-        let seen = Mutex2<[String: [UInt8]]>([:])
+        let seen = Locked<[String: [UInt8]]>([:])
         let (i, r) = await runPair(InProcessStream.pair(), identities: (a, b)) { stream in
             #expect(stream.isInitiator)
             #expect(stream.localPublicKey == a.publicKey)
             #expect(stream.remotePublicKey == b.publicKey)
-            seen.set("i", stream.handshakeHash)
+            seen.withLock { $0["i"] = stream.handshakeHash }
             return SideOutcome()
         } responder: { stream in
             #expect(!stream.isInitiator)
             #expect(stream.localPublicKey == b.publicKey)
             #expect(stream.remotePublicKey == a.publicKey)
-            seen.set("r", stream.handshakeHash)
+            seen.withLock { $0["r"] = stream.handshakeHash }
             return SideOutcome()
         }
         #expect(i.error == nil && r.error == nil)
-        let hashes = seen.value
+        let hashes = seen.withLock { $0 }
         #expect(hashes["i"]?.count == 64)
         #expect(hashes["i"] == hashes["r"])
     }
@@ -195,6 +194,45 @@ import Testing
         #expect(i.error == nil && r.error == nil)
     }
 
+    @Test func nothingOutlivesWithSecretStream() async throws {
+        let (x, y) = InProcessStream.pair()
+        let (probeX, probeY) = (ProbeStream(x), ProbeStream(y))
+        // Keep-alives every 20 ms on both sides, so a timer left running would write.
+        let chatty = SecretStream.Options(keepAliveInterval: .milliseconds(20))
+        let (i, r) = await runPair((probeX, probeY), options: (chatty, chatty)) { stream in
+            try await Task.sleep(for: .milliseconds(100))
+            return SideOutcome()
+        } responder: { stream in
+            await collect(stream)
+        }
+        #expect(i.error == nil && r.error == nil)
+        // Both calls returned: their reads ended and their timers stopped.
+        #expect(probeX.activeReads.withLock { $0 } == 0)
+        #expect(probeY.activeReads.withLock { $0 } == 0)
+        let writes = (probeX.writes.withLock { $0 }, probeY.writes.withLock { $0 })
+        #expect(writes.0 > 3)  // message 1, message 3 and header, keep-alives
+        try await Task.sleep(for: .milliseconds(150))
+        #expect(probeX.writes.withLock { $0 } == writes.0)
+        #expect(probeY.writes.withLock { $0 } == writes.1)
+    }
+
+    @Test func closeInsideTheBodyEndsTheReadTask() async throws {
+        let (x, y) = InProcessStream.pair()
+        let probe = ProbeStream(x)
+        let (i, _) = await runPair((probe, y)) { stream in
+            await stream.close()
+            // The read task ends soon after close(), while the body still runs.
+            for _ in 0..<200 where probe.activeReads.withLock({ $0 }) > 0 {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(probe.activeReads.withLock { $0 } == 0)
+            return SideOutcome()
+        } responder: { stream in
+            await collect(stream)
+        }
+        #expect(i.error == nil)
+    }
+
     @Test func concurrentSendersKeepEachOnesOrder() async throws {
         let senders = 8, perSender = 200
         let (i, r) = await runPair(InProcessStream.pair()) { stream in
@@ -289,12 +327,3 @@ import Testing
     }
 }
 
-/// A tiny lock-protected value for test bookkeeping.
-final class Mutex2<Value: Sendable>: Sendable {
-    private let storage: Synchronization.Mutex<Value>
-    init(_ value: Value) { storage = .init(value) }
-    var value: Value { storage.withLock { $0 } }
-    func set<K: Hashable & Sendable, V: Sendable>(_ key: K, _ v: V) where Value == [K: V] {
-        storage.withLock { $0[key] = v }
-    }
-}

@@ -56,7 +56,9 @@ struct SecretStreamStateMachine {
 
     /// What ``next()`` found.
     enum NextAction {
-        case message([UInt8], Effects)
+        /// A message, and the reader to resume when the buffer drained below half (the hot path: no
+        /// ``Effects``, whose generic tuples cost a metadata lookup per call).
+        case message([UInt8], resumeReader: CheckedContinuation<Void, Never>?)
         case end
         case fail(any Error)
         case suspend
@@ -219,12 +221,12 @@ struct SecretStreamStateMachine {
                 buffer.removeSubrange(0..<bufferHead)
                 bufferHead = 0
             }
-            var effects = Effects()
+            var reader: CheckedContinuation<Void, Never>?
             if let pumpWaiter, bufferedBytes <= receiveBufferSize / 2 {
                 self.pumpWaiter = nil
-                effects.pump = pumpWaiter
+                reader = pumpWaiter
             }
-            return .message(message, effects)
+            return .message(message, resumeReader: reader)
         }
         switch inboundEnd {
         case nil: return .suspend
@@ -241,9 +243,9 @@ struct SecretStreamStateMachine {
             return effects
         }
         switch next() {
-        case .message(let message, var more):
-            more.message = (continuation, .success(message))
-            return more
+        case .message(let message, let reader):
+            effects.message = (continuation, .success(message))
+            effects.pump = reader
         case .end:
             effects.message = (continuation, .success(nil))
         case .fail(let error):

@@ -203,8 +203,8 @@ final class SecretStreamStorage: Sendable {
     /// The next decrypted message; `nil` once the peer closed or the stream was closed locally.
     func next() async throws -> [UInt8]? {
         switch state.withLock({ $0.next() }) {
-        case .message(let message, let effects):
-            effects.resume()
+        case .message(let message, let reader):
+            reader?.resume()
             return message
         case .end:
             return nil
