@@ -161,19 +161,21 @@ struct SecretStreamStateMachine {
         lastReceived = now
     }
 
-    /// A chunk was processed: `messages` (non-empty ones) were decrypted from it. Returns whether the reader
-    /// should pause until the consumer catches up.
+    /// A chunk was processed: `messages` (non-empty ones, `byteCount` bytes in all) were decrypted from it.
+    /// Returns whether the reader should pause until the consumer catches up.
     mutating func received(_ messages: [[UInt8]], byteCount: Int, now: ContinuousClock.Instant) -> (Effects, pause: Bool) {
         lastReceived = now
         var effects = Effects()
         guard inboundEnd == nil, !messages.isEmpty else { return (effects, false) }
         var messages = messages[...]
+        var buffered = byteCount
         if let consumer, let first = messages.popFirst() {
             self.consumer = nil
             effects.message = (consumer, .success(first))
+            buffered -= first.count
         }
         buffer.append(contentsOf: messages)
-        for message in messages { bufferedBytes += message.count }
+        bufferedBytes += buffered
         return (effects, bufferedBytes > receiveBufferSize)
     }
 

@@ -89,7 +89,16 @@ public final class FileDescriptorStream: ByteStream {
 
     /// Ends the stream: later writes throw ``ReplicationError/Code/closed``; after the pending writes a socket
     /// is shut down in both directions, and owned descriptors are closed. Returns at once; safe to call twice.
+    /// A stream released without `close()` closes the same way.
     public func close() async {
+        closeDescriptors()
+    }
+
+    deinit {
+        closeDescriptors()
+    }
+
+    private func closeDescriptors() {
         let readFD = reader.fd
         let writeFD = writer.fd
         let owns = ownsDescriptors
