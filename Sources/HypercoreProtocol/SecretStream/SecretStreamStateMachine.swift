@@ -98,7 +98,7 @@ struct SecretStreamStateMachine {
     private var nextID = 0
 
     init(receiveBufferSize: Int, now: ContinuousClock.Instant) {
-        self.receiveBufferSize = receiveBufferSize
+        self.receiveBufferSize = max(receiveBufferSize, 1)
         self.lastReceived = now
         self.lastSent = now
     }

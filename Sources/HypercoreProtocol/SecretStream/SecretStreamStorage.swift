@@ -28,10 +28,10 @@ final class SecretStreamStorage: Sendable {
     func run() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.readLoop() }
-            if let interval = options.keepAliveInterval {
+            if let interval = options.keepAliveInterval, interval > .zero {
                 group.addTask { await self.keepAliveLoop(interval: interval) }
             }
-            if let timeout = options.idleTimeout {
+            if let timeout = options.idleTimeout, timeout > .zero {
                 group.addTask { await self.idleLoop(timeout: timeout) }
             }
             await waitForEnd()

@@ -49,6 +49,7 @@ public final class FileDescriptorStream: ByteStream {
         }
     }
 
+    /// The bytes read from the read descriptor, one element per `read`; ends at end of file.
     public let inbound: Inbound
     private let reader: Reader
     private let writer: Writer
