@@ -333,25 +333,14 @@ struct SecretStreamStateMachine {
         return effects
     }
 
-    /// With the write lock held: encrypts `messages` into one buffer of frames.
+    /// With the write lock held: the cipher to encrypt with (used outside the lock: the write lock keeps
+    /// other writers away from it).
     /// - Throws: the error that ended the stream, or `closed`.
-    mutating func encrypt(_ messages: [[UInt8]], now: ContinuousClock.Instant) throws(ReplicationError) -> [UInt8] {
+    mutating func cipherForWriter(now: ContinuousClock.Instant) throws(ReplicationError) -> SecretStreamPushCipher {
         if let outboundError { throw outboundError }
         guard let push else { throw ReplicationError(.closed, "the secret stream is not open yet") }
         lastSent = now
-        let overhead = Framing.prefixLength + SecretStreamPushCipher.overhead
-        var total = 0
-        for message in messages { total += overhead + message.count }
-        return [UInt8](unsafeUninitializedCapacity: total) { output, initialized in
-            var offset = 0
-            for message in messages {
-                let frame = output.baseAddress! + offset
-                Framing.writePrefix(message.count + SecretStreamPushCipher.overhead, to: frame)
-                message.withUnsafeBytes { push.push($0, into: frame + Framing.prefixLength) }
-                offset += overhead + message.count
-            }
-            initialized = total
-        }
+        return push
     }
 
     /// The keep-alive timer asks when to look again (`nil` once the stream ended).

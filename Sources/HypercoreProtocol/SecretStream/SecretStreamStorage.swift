@@ -226,6 +226,7 @@ final class SecretStreamStorage: Sendable {
 
     /// Encrypts `messages` and writes them in one transport write, after any send in progress.
     func send(_ messages: [[UInt8]]) async throws {
+        guard !messages.isEmpty else { return }
         for message in messages where message.count > SecretStream.maximumMessageLength {
             throw ReplicationError(
                 .frameTooLarge,
@@ -255,7 +256,9 @@ final class SecretStreamStorage: Sendable {
     /// peer may have received part of it).
     private func writeLocked(_ messages: [[UInt8]]) async throws {
         defer { state.withLock { $0.unlockWriter() }.resume() }
-        let bytes = try state.withLock { state throws(ReplicationError) in try state.encrypt(messages, now: .now) }
+        let cipher = try state.withLock { state throws(ReplicationError) in try state.cipherForWriter(now: .now) }
+        // Outside the state lock, so receiving is never held up by encryption.
+        let bytes = cipher.frames(messages)
         do {
             try await transport.write(bytes)
         } catch {
