@@ -26,7 +26,7 @@ func readAll(_ stream: FileDescriptorStream) async throws -> [UInt8] {
     return out
 }
 
-@Suite(.timeLimit(.minutes(1))) struct FileDescriptorStreamTests {
+@Suite(.timeLimit(.minutes(5))) struct FileDescriptorStreamTests {
     @Test func bytesCrossPipesInOrderAndCloseIsEndOfFile() async throws {
         let (a, b) = try crossedPipes()
         let data = payload(3, size: 1_000_000)
@@ -67,6 +67,27 @@ func readAll(_ stream: FileDescriptorStream) async throws -> [UInt8] {
         }
         #expect(i.error == nil && r.error == nil)
         #expect(r.received == sent)
+    }
+
+    @Test func closingASocketWithUnreadBytesLosesNothingItSent() async throws {
+        let listener = try LoopbackTCP.Listener()
+        async let accepted = listener.accept(timeout: .seconds(10))
+        let a = FileDescriptorStream(socket: try await LoopbackTCP.connect(port: listener.port))
+        let b = FileDescriptorStream(socket: try await accepted)
+        // `b` sends bytes that `a` never reads.
+        try await b.write([UInt8](repeating: 1, count: 1000))
+        try await Task.sleep(for: .milliseconds(50))
+        let data = payload(5, size: 300_000)
+        try await a.write(data)
+        await a.close()
+        // `a` closed before `b` read anything: a close that resets the connection (what closing a socket
+        // with unread bytes does) would make `b`'s kernel drop the data.
+        try await Task.sleep(for: .milliseconds(200))
+        var received: [UInt8] = []
+        for try await chunk in b.inbound { received += chunk }
+        #expect(received.count == data.count)
+        #expect(received == data)
+        await b.close()
     }
 
     @Test func writingToAPipeWithoutReaderIsConnectionClosedNotSIGPIPE() async throws {

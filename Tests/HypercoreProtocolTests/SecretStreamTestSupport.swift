@@ -16,7 +16,9 @@ struct SideOutcome: Sendable {
 func runPair<T: ByteStream, U: ByteStream>(
     _ transports: (T, U),
     identities: (KeyPair, KeyPair) = (.random(), .random()),
-    options: (SecretStream.Options, SecretStream.Options) = (.init(), .init()),
+    // No idle timeout by default: on a loaded machine a stall of the cooperative pool could outlast it; the
+    // suites' time limits catch hangs.
+    options: (SecretStream.Options, SecretStream.Options) = (.init(idleTimeout: nil), .init(idleTimeout: nil)),
     initiator: @escaping @Sendable (SecretStream) async throws -> SideOutcome,
     responder: @escaping @Sendable (SecretStream) async throws -> SideOutcome
 ) async -> (initiator: SideOutcome, responder: SideOutcome) {

@@ -20,10 +20,12 @@ import Darwin
 /// ``ReplicationError/Code/transport``. Writing to a pipe whose reader is gone fails with `EPIPE` instead of
 /// raising `SIGPIPE`.
 ///
-/// Lifetime: ``close()`` returns at once. Writes accepted before it are still written; then a socket is shut
-/// down (which also ends a read in progress) and the descriptors are closed (when owned). A read in progress
-/// on a pipe cannot be interrupted: the descriptor is closed when that read returns (data or end of file). A
-/// task waiting in ``Inbound``'s `next()` can always be cancelled; the sequence then ends.
+/// Lifetime: ``close()`` returns at once and ``inbound`` ends. Writes accepted before it are still written;
+/// then a socket sends end of file (`shutdown(SHUT_WR)`) and keeps reading, discarding, until the peer closes
+/// too (at most ``linger``), so the close never resets the connection and loses data the peer has not read
+/// yet; then owned descriptors are closed. A read in progress on a pipe cannot be interrupted: the descriptor
+/// is closed when that read returns (data or end of file). A task waiting in ``Inbound``'s `next()` can
+/// always be cancelled; the sequence then ends.
 public final class FileDescriptorStream: ByteStream {
     /// The bytes read from the descriptor, one element per `read`.
     public struct Inbound: AsyncSequence, Sendable {
@@ -88,8 +90,9 @@ public final class FileDescriptorStream: ByteStream {
         try await writer.write(bytes)
     }
 
-    /// Ends the stream: later writes throw ``ReplicationError/Code/closed``; after the pending writes a socket
-    /// is shut down in both directions, and owned descriptors are closed. Returns at once; safe to call twice.
+    /// Ends the stream: ``inbound`` ends, later writes throw ``ReplicationError/Code/closed``; after the
+    /// pending writes a socket sends end of file and lingers until the peer closes, and owned descriptors are
+    /// closed. Returns at once; safe to call twice.
     /// A stream released without `close()` closes the same way.
     public func close() async {
         closeDescriptors()
@@ -108,21 +111,19 @@ public final class FileDescriptorStream: ByteStream {
         writer.close { [reader] in
             // On the write queue, after every accepted write.
             if SystemCall.isSocket(writeFD) {
-                // Sends end of file to the peer and wakes our own read in progress.
-                _ = shutdown(writeFD, Int32(SHUT_RDWR))
+                // End of file for the peer (FIN). Not SHUT_RDWR and not close() yet: closing a socket with
+                // unread bytes sends a reset, and the peer's kernel may then drop what we sent before it.
+                _ = shutdown(writeFD, Int32(SHUT_WR))
+            } else if owns && !shared {
+                _ = Self.closeDescriptor(writeFD)
             }
-            if shared {
-                // The read queue closes it, after the read in progress (if any) returned.
-                if owns { reader.enqueue { _ = Self.closeDescriptor(readFD) } }
-            } else {
-                if owns { _ = Self.closeDescriptor(writeFD) }
-            }
-        }
-        if !shared {
-            if SystemCall.isSocket(readFD) { _ = shutdown(readFD, Int32(SHUT_RD)) }
-            if owns { reader.enqueue { _ = Self.closeDescriptor(readFD) } }
+            // The read side goes after the writes, so a shared descriptor is never closed under a write.
+            reader.finish(closing: owns)
         }
     }
+
+    /// How long a closed socket keeps reading (and discarding) until the peer closes its side too.
+    static let linger: Duration = .seconds(2)
 
     /// `close(2)` (not retried on `EINTR`: the descriptor is released either way on Linux and Darwin).
     private static func closeDescriptor(_ fd: Int32) -> Int32 {
@@ -242,17 +243,72 @@ extension FileDescriptorStream {
             }
         }
 
-        /// Marks the reader closed; false if it already was.
+        /// Marks the reader closed; false if it already was. A waiting `next()` and later ones return `nil`
+        /// (what a read in progress returns is dropped).
         func close() -> Bool {
-            state.withLock { state in
-                defer { state.closed = true }
-                return !state.closed
+            let (first, waiter) = state.withLock { state in
+                defer {
+                    state.closed = true
+                    state.waiter = nil
+                }
+                return (!state.closed, state.waiter)
+            }
+            waiter?.resume(returning: nil)
+            return first
+        }
+
+        /// Guards the descriptor against a `shutdown` after it was closed (its number may be reused).
+        private let descriptorClosed = Mutex(false)
+
+        /// Ends reading after ``close()``, on the read queue after any read in progress. A socket is drained
+        /// until the peer closes its side (or ``FileDescriptorStream/linger`` passed), so that closing it does
+        /// not reset the connection; then the descriptor is closed if `closing`.
+        func finish(closing: Bool) {
+            let fd = self.fd
+            let isSocket = SystemCall.isSocket(fd)
+            if isSocket {
+                // A read in progress (of a cancelled consumer) blocks until data or end of file: after the
+                // linger time, wake it.
+                let deadline = DispatchTime.now() + .milliseconds(Int(FileDescriptorStream.linger.components.seconds * 1000))
+                DispatchQueue.global().asyncAfter(deadline: deadline) { [self] in
+                    descriptorClosed.withLock { closed in
+                        if !closed { _ = shutdown(fd, Int32(SHUT_RD)) }
+                    }
+                }
+            }
+            queue.async { [self] in
+                if isSocket { Self.drain(fd, for: FileDescriptorStream.linger) }
+                descriptorClosed.withLock { closed in
+                    closed = true
+                    if closing { _ = FileDescriptorStream.closeDescriptor(fd) }
+                }
             }
         }
 
-        /// Runs `job` on the read queue after any read in progress.
-        func enqueue(_ job: @escaping @Sendable () -> Void) {
-            queue.async(execute: job)
+        /// Reads and discards until end of file, an error, or `duration`.
+        private static func drain(_ fd: Int32, for duration: Duration) {
+            let end = ContinuousClock.now + duration
+            var scratch = [UInt8](repeating: 0, count: 16_384)
+            while true {
+                let left = end - ContinuousClock.now
+                guard left > .zero else { return }
+                var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                let millis = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+                let ready = (try? SystemCall.retrying("poll") { poll(&entry, 1, millis) }) ?? -1
+                guard ready > 0 else { return }
+                let count = scratch.withUnsafeMutableBytes { buffer in
+                    (try? SystemCall.retrying("read") {
+                        #if canImport(Glibc)
+                        Glibc.read(fd, buffer.baseAddress, buffer.count)
+                        #elseif canImport(Musl)
+                        Musl.read(fd, buffer.baseAddress, buffer.count)
+                        #else
+                        Darwin.read(fd, buffer.baseAddress, buffer.count)
+                        #endif
+                    }) ?? 0
+                }
+                guard count > 0 else { return }
+            }
         }
     }
 
