@@ -36,6 +36,18 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "SecretStreamBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Hypercore", package: "KappaCore"),
+                .product(name: "HypercoreProtocol", package: "KappaCore"),
+                .product(name: "KappaTesting", package: "KappaCore"),
+                "BenchmarkSupport",
+            ],
+            path: "Benchmarks/SecretStreamBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "FeedCountBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),

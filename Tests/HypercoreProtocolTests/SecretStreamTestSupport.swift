@@ -16,7 +16,9 @@ struct SideOutcome: Sendable {
 func runPair<T: ByteStream, U: ByteStream>(
     _ transports: (T, U),
     identities: (KeyPair, KeyPair) = (.random(), .random()),
-    options: (SecretStream.Options, SecretStream.Options) = (.init(), .init()),
+    // No idle timeout by default: on a loaded machine a stall of the cooperative pool could outlast it; the
+    // suites' time limits catch hangs.
+    options: (SecretStream.Options, SecretStream.Options) = (.init(idleTimeout: nil), .init(idleTimeout: nil)),
     initiator: @escaping @Sendable (SecretStream) async throws -> SideOutcome,
     responder: @escaping @Sendable (SecretStream) async throws -> SideOutcome
 ) async -> (initiator: SideOutcome, responder: SideOutcome) {
@@ -97,4 +99,45 @@ struct OutputEnded: Error {}
 /// Deterministic payloads: message `i` of `size` bytes.
 func payload(_ i: Int, size: Int) -> [UInt8] {
     (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i &* 7 &+ 1) }
+}
+
+/// A lock-protected value for test bookkeeping across tasks.
+final class Locked<Value: Sendable>: Sendable {
+    private let storage: Mutex<Value>
+    init(_ value: Value) { storage = Mutex(value) }
+    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { storage.withLock { body(&$0) } }
+}
+
+/// A transport that counts the writes reaching it and the reads in progress on its inbound side, to check
+/// that nothing a secret stream started is still running after it returned.
+final class ProbeStream<Base: ByteStream>: ByteStream {
+    let base: Base
+    let writes = Locked(0)
+    let activeReads = Locked(0)
+
+    init(_ base: Base) { self.base = base }
+
+    struct Inbound: AsyncSequence, Sendable {
+        let base: Base.Inbound
+        let activeReads: Locked<Int>
+        func makeAsyncIterator() -> Iterator { Iterator(base: base.makeAsyncIterator(), activeReads: activeReads) }
+        struct Iterator: AsyncIteratorProtocol {
+            var base: Base.Inbound.AsyncIterator
+            let activeReads: Locked<Int>
+            mutating func next() async throws -> [UInt8]? {
+                activeReads.withLock { $0 += 1 }
+                defer { activeReads.withLock { $0 -= 1 } }
+                return try await base.next()
+            }
+        }
+    }
+
+    var inbound: Inbound { Inbound(base: base.inbound, activeReads: activeReads) }
+
+    func write(_ bytes: [UInt8]) async throws {
+        writes.withLock { $0 += 1 }
+        try await base.write(bytes)
+    }
+
+    func close() async { await base.close() }
 }

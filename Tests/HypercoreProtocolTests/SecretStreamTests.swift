@@ -1,28 +1,27 @@
 import Hypercore
 import HypercoreProtocol
 import KappaTesting
-import Synchronization
 import Testing
 
-@Suite(.timeLimit(.minutes(1))) struct SecretStreamTests {
+@Suite(.timeLimit(.minutes(5))) struct SecretStreamTests {
     @Test func bothSidesAgreeOnTheHandshake() async throws {
         let (a, b) = (KeyPair.random(), KeyPair.random())
-        let seen = Mutex2<[String: [UInt8]]>([:])
+        let seen = Locked<[String: [UInt8]]>([:])
         let (i, r) = await runPair(InProcessStream.pair(), identities: (a, b)) { stream in
             #expect(stream.isInitiator)
             #expect(stream.localPublicKey == a.publicKey)
             #expect(stream.remotePublicKey == b.publicKey)
-            seen.set("i", stream.handshakeHash)
+            seen.withLock { $0["i"] = stream.handshakeHash }
             return SideOutcome()
         } responder: { stream in
             #expect(!stream.isInitiator)
             #expect(stream.localPublicKey == b.publicKey)
             #expect(stream.remotePublicKey == a.publicKey)
-            seen.set("r", stream.handshakeHash)
+            seen.withLock { $0["r"] = stream.handshakeHash }
             return SideOutcome()
         }
         #expect(i.error == nil && r.error == nil)
-        let hashes = seen.value
+        let hashes = seen.withLock { $0 }
         #expect(hashes["i"]?.count == 64)
         #expect(hashes["i"] == hashes["r"])
     }
@@ -85,46 +84,32 @@ import Testing
         let (x, y) = InProcessStream.pair()
         let recorder = RecordingStream(x)
         let fast = SecretStream.Options(keepAliveInterval: .milliseconds(50))
-        let watchful = SecretStream.Options(keepAliveInterval: nil, idleTimeout: .milliseconds(300))
-        let (i, r) = await runPair((recorder, RecordingStream(y)), options: (fast, watchful)) { stream in
-            try await Task.sleep(for: .milliseconds(600))
+        let patient = SecretStream.Options(keepAliveInterval: nil, idleTimeout: nil)
+        // A keep-alive is an empty secret-stream message: 20 bytes on the wire, length prefix 17.
+        @Sendable func keepAlives() -> Int {
+            recorder.writes.filter { $0.count == 20 && $0.prefix(3) == [17, 0, 0] }.count
+        }
+        let (i, r) = await runPair((recorder, y), options: (fast, patient)) { stream in
+            // Idle until the timer has sent five.
+            for _ in 0..<3000 where keepAlives() < 5 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
             try await stream.send([42])
             return SideOutcome()
         } responder: { stream in
             await collect(stream)
         }
-        #expect(i.error == nil)
-        // Without the keep-alives the responder's 300 ms idle timeout would have fired during the 600 ms pause.
-        #expect(r.error == nil)
-        #expect(r.received == [[42]])
-        // A keep-alive is an empty secret-stream message: 20 bytes on the wire, length prefix 17.
-        let keepAlives = recorder.writes.filter { $0.count == 20 && $0.prefix(3) == [17, 0, 0] }
-        #expect(keepAlives.count >= 4, "\(keepAlives.count) keep-alives in 600 ms at a 50 ms interval")
-        #expect(keepAlives.count <= 13)
-    }
-
-    @Test func noKeepAliveWhileMessagesFlow() async throws {
-        let (x, y) = InProcessStream.pair()
-        let recorder = RecordingStream(x)
-        let options = SecretStream.Options(keepAliveInterval: .milliseconds(100))
-        let (i, r) = await runPair((recorder, RecordingStream(y)), options: (options, options)) { stream in
-            for n in 0..<30 {
-                try await stream.send([UInt8(n)])
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            return SideOutcome()
-        } responder: { stream in
-            await collect(stream)
-        }
         #expect(i.error == nil && r.error == nil)
-        #expect(r.received.count == 30)
-        #expect(recorder.writes.filter { $0 == [] || ($0.count == 20 && $0.prefix(3) == [17, 0, 0]) }.isEmpty)
+        #expect(keepAlives() >= 5)
+        // The responder delivered none of them, and the message after them decrypted: secretstream nonces
+        // advance per message, so each keep-alive was pulled, in order, and dropped.
+        #expect(r.received == [[42]])
     }
 
     @Test func silenceEndsMessagesWithTimeout() async throws {
         let clock = ContinuousClock()
         let quiet = SecretStream.Options(keepAliveInterval: nil, idleTimeout: nil)
-        let watchful = SecretStream.Options(keepAliveInterval: nil, idleTimeout: .milliseconds(200))
+        let watchful = SecretStream.Options(keepAliveInterval: nil, idleTimeout: .seconds(1))
         let start = clock.now
         let (i, r) = await runPair(InProcessStream.pair(), options: (quiet, watchful)) { stream in
             // Waits for the peer; the peer's timeout closes the connection, which ends these messages.
@@ -134,9 +119,10 @@ import Testing
         }
         let elapsed = clock.now - start
         #expect(r.replicationError?.code == .timeout)
-        #expect(i.error == nil)  // the initiator saw a clean close
-        #expect(elapsed >= .milliseconds(200))
-        #expect(elapsed < .seconds(5))
+        // The responder closed the connection: the initiator's messages ended cleanly (or, on a machine
+        // so loaded that the handshake itself outlasted the timeout, with the handshake cut short).
+        #expect(i.error == nil || i.replicationError?.code == .connectionClosed)
+        #expect(elapsed >= .seconds(1))
     }
 
     @Test func aSilentPeerTimesOutTheHandshake() async throws {
@@ -195,6 +181,49 @@ import Testing
         #expect(i.error == nil && r.error == nil)
     }
 
+    @Test func nothingOutlivesWithSecretStream() async throws {
+        let (x, y) = InProcessStream.pair()
+        let (probeX, probeY) = (ProbeStream(x), ProbeStream(y))
+        // Keep-alives every 20 ms on both sides, so a timer left running would write.
+        let chatty = SecretStream.Options(keepAliveInterval: .milliseconds(20))
+        let (i, r) = await runPair((probeX, probeY), options: (chatty, chatty)) { stream in
+            // Until the keep-alive timer has written a few times (message 1 and message 3 with the header
+            // are the first two writes).
+            for _ in 0..<300 where probeX.writes.withLock({ $0 }) < 5 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return SideOutcome()
+        } responder: { stream in
+            await collect(stream)
+        }
+        #expect(i.error == nil && r.error == nil)
+        // Both calls returned: their reads ended and their timers stopped.
+        #expect(probeX.activeReads.withLock { $0 } == 0)
+        #expect(probeY.activeReads.withLock { $0 } == 0)
+        let writes = (probeX.writes.withLock { $0 }, probeY.writes.withLock { $0 })
+        #expect(writes.0 >= 5)
+        try await Task.sleep(for: .milliseconds(150))
+        #expect(probeX.writes.withLock { $0 } == writes.0)
+        #expect(probeY.writes.withLock { $0 } == writes.1)
+    }
+
+    @Test func closeInsideTheBodyEndsTheReadTask() async throws {
+        let (x, y) = InProcessStream.pair()
+        let probe = ProbeStream(x)
+        let (i, _) = await runPair((probe, y)) { stream in
+            await stream.close()
+            // The read task ends soon after close(), while the body still runs.
+            for _ in 0..<6000 where probe.activeReads.withLock({ $0 }) > 0 {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(probe.activeReads.withLock { $0 } == 0)
+            return SideOutcome()
+        } responder: { stream in
+            await collect(stream)
+        }
+        #expect(i.error == nil)
+    }
+
     @Test func concurrentSendersKeepEachOnesOrder() async throws {
         let senders = 8, perSender = 200
         let (i, r) = await runPair(InProcessStream.pair()) { stream in
@@ -251,7 +280,9 @@ import Testing
         // The initiator writes 35 + 67 + 59 bytes of handshake and header, then a 1000-byte message
         // (1020 bytes framed). Cut it in the middle of that frame.
         let (x, y) = InProcessStream.pair(faults: (.init(cutAfter: 161 + 500), .none))
-        let (i, r) = await runPair((x, y)) { stream in
+        // No keep-alives: the cut is then the only thing that can end either side.
+        let quiet = SecretStream.Options(keepAliveInterval: nil)
+        let (i, r) = await runPair((x, y), options: (quiet, quiet)) { stream in
             try await stream.send(payload(0, size: 1000))
             return SideOutcome()
         } responder: { stream in
@@ -289,12 +320,3 @@ import Testing
     }
 }
 
-/// A tiny lock-protected value for test bookkeeping.
-final class Mutex2<Value: Sendable>: Sendable {
-    private let storage: Synchronization.Mutex<Value>
-    init(_ value: Value) { storage = .init(value) }
-    var value: Value { storage.withLock { $0 } }
-    func set<K: Hashable & Sendable, V: Sendable>(_ key: K, _ v: V) where Value == [K: V] {
-        storage.withLock { $0[key] = v }
-    }
-}

@@ -26,15 +26,15 @@ public import Hypercore
 public struct SecretStream: Sendable {
     /// Settings of a secret stream.
     public struct Options: Sendable {
-        /// An empty message is sent when nothing was sent for this long; `nil` sends none. Default 5 seconds,
-        /// as hypercore's protocol stream does.
+        /// An empty message is sent when nothing was sent for this long; `nil` (or a duration that is not
+        /// positive) sends none. Default 5 seconds, as hypercore's protocol stream does.
         public var keepAliveInterval: Duration?
         /// When nothing arrives from the peer for this long (keep-alives count), ``SecretStream/messages`` ends
-        /// with ``ReplicationError/Code/timeout`` and the stream closes; `nil` waits forever. The handshake is
-        /// bounded by it too. Default 20 seconds.
+        /// with ``ReplicationError/Code/timeout`` and the stream closes; `nil` (or a duration that is not
+        /// positive) waits forever. The handshake is bounded by it too. Default 20 seconds.
         public var idleTimeout: Duration?
         /// Decrypted bytes buffered for ``SecretStream/messages`` before reading from the transport pauses
-        /// (back-pressure). Default 1 MiB.
+        /// (back-pressure); reading resumes when the buffer is half empty. Default 1 MiB.
         public var receiveBufferSize: Int
 
         /// Creates options; the defaults match hypercore 10.

@@ -6,10 +6,10 @@ internal import CSodium
 /// A class because its state changes with every message and must not be duplicated (a copy would reuse
 /// nonces). The state holds the key and lives in `sodium_malloc` memory, wiped on release.
 ///
-/// `@unchecked Sendable` only so it can be moved behind the secret stream's lock after the handshake (the
-/// region checker cannot prove the fresh object unshared): it is created by the read task, handed over once,
-/// and from then on used only inside `Mutex.withLock` (``SecretStreamStateMachine/encrypt(_:now:)``), so no
-/// two threads ever touch it at once.
+/// `@unchecked Sendable` because it is handed from the task that ran the handshake to the stream's state, and
+/// from there to whichever task holds the stream's write lock (the region checker cannot follow that). Only
+/// the holder of the write lock calls ``push(_:into:)`` or ``frames(_:)``
+/// (``SecretStreamStateMachine/cipherForWriter(now:)``), so no two threads ever use it at once.
 final class SecretStreamPushCipher: @unchecked Sendable {
     /// Length of the header `init_push` produces, 24 bytes.
     static let headerLength = 24
@@ -29,6 +29,24 @@ final class SecretStreamPushCipher: @unchecked Sendable {
         state = SecureBytes(count: crypto_secretstream_xchacha20poly1305_statebytes())
         _ = crypto_secretstream_xchacha20poly1305_init_push(
             statePointer, header, key.baseAddress!.assumingMemoryBound(to: UInt8.self))
+    }
+
+    /// Encrypts `messages` into one buffer of frames, each `u24le(n + 17) ‖ tag ‖ ciphertext ‖ MAC`.
+    /// Every message must be at most `2^24 − 1 − 17` bytes long.
+    func frames(_ messages: [[UInt8]]) -> [UInt8] {
+        let frameOverhead = Framing.prefixLength + Self.overhead
+        var total = 0
+        for message in messages { total += frameOverhead + message.count }
+        return [UInt8](unsafeUninitializedCapacity: total) { output, initialized in
+            var offset = 0
+            for message in messages {
+                let frame = output.baseAddress! + offset
+                Framing.writePrefix(message.count + Self.overhead, to: frame)
+                message.withUnsafeBytes { push($0, into: frame + Framing.prefixLength) }
+                offset += frameOverhead + message.count
+            }
+            initialized = total
+        }
     }
 
     /// Encrypts `message`, writing `message.count + 17` bytes to `output`.

@@ -56,7 +56,9 @@ struct SecretStreamStateMachine {
 
     /// What ``next()`` found.
     enum NextAction {
-        case message([UInt8], Effects)
+        /// A message, and the reader to resume when the buffer drained below half (the hot path: no
+        /// ``Effects``, whose generic tuples cost a metadata lookup per call).
+        case message([UInt8], resumeReader: CheckedContinuation<Void, Never>?)
         case end
         case fail(any Error)
         case suspend
@@ -96,7 +98,7 @@ struct SecretStreamStateMachine {
     private var nextID = 0
 
     init(receiveBufferSize: Int, now: ContinuousClock.Instant) {
-        self.receiveBufferSize = receiveBufferSize
+        self.receiveBufferSize = max(receiveBufferSize, 1)
         self.lastReceived = now
         self.lastSent = now
     }
@@ -159,19 +161,21 @@ struct SecretStreamStateMachine {
         lastReceived = now
     }
 
-    /// A chunk was processed: `messages` (non-empty ones) were decrypted from it. Returns whether the reader
-    /// should pause until the consumer catches up.
+    /// A chunk was processed: `messages` (non-empty ones, `byteCount` bytes in all) were decrypted from it.
+    /// Returns whether the reader should pause until the consumer catches up.
     mutating func received(_ messages: [[UInt8]], byteCount: Int, now: ContinuousClock.Instant) -> (Effects, pause: Bool) {
         lastReceived = now
         var effects = Effects()
         guard inboundEnd == nil, !messages.isEmpty else { return (effects, false) }
         var messages = messages[...]
+        var buffered = byteCount
         if let consumer, let first = messages.popFirst() {
             self.consumer = nil
             effects.message = (consumer, .success(first))
+            buffered -= first.count
         }
         buffer.append(contentsOf: messages)
-        for message in messages { bufferedBytes += message.count }
+        bufferedBytes += buffered
         return (effects, bufferedBytes > receiveBufferSize)
     }
 
@@ -219,12 +223,12 @@ struct SecretStreamStateMachine {
                 buffer.removeSubrange(0..<bufferHead)
                 bufferHead = 0
             }
-            var effects = Effects()
+            var reader: CheckedContinuation<Void, Never>?
             if let pumpWaiter, bufferedBytes <= receiveBufferSize / 2 {
                 self.pumpWaiter = nil
-                effects.pump = pumpWaiter
+                reader = pumpWaiter
             }
-            return .message(message, effects)
+            return .message(message, resumeReader: reader)
         }
         switch inboundEnd {
         case nil: return .suspend
@@ -241,9 +245,9 @@ struct SecretStreamStateMachine {
             return effects
         }
         switch next() {
-        case .message(let message, var more):
-            more.message = (continuation, .success(message))
-            return more
+        case .message(let message, let reader):
+            effects.message = (continuation, .success(message))
+            effects.pump = reader
         case .end:
             effects.message = (continuation, .success(nil))
         case .fail(let error):
@@ -329,25 +333,14 @@ struct SecretStreamStateMachine {
         return effects
     }
 
-    /// With the write lock held: encrypts `messages` into one buffer of frames.
+    /// With the write lock held: the cipher to encrypt with (used outside the lock: the write lock keeps
+    /// other writers away from it).
     /// - Throws: the error that ended the stream, or `closed`.
-    mutating func encrypt(_ messages: [[UInt8]], now: ContinuousClock.Instant) throws(ReplicationError) -> [UInt8] {
+    mutating func cipherForWriter(now: ContinuousClock.Instant) throws(ReplicationError) -> SecretStreamPushCipher {
         if let outboundError { throw outboundError }
         guard let push else { throw ReplicationError(.closed, "the secret stream is not open yet") }
         lastSent = now
-        let overhead = Framing.prefixLength + SecretStreamPushCipher.overhead
-        var total = 0
-        for message in messages { total += overhead + message.count }
-        return [UInt8](unsafeUninitializedCapacity: total) { output, initialized in
-            var offset = 0
-            for message in messages {
-                let frame = output.baseAddress! + offset
-                Framing.writePrefix(message.count + SecretStreamPushCipher.overhead, to: frame)
-                message.withUnsafeBytes { push.push($0, into: frame + Framing.prefixLength) }
-                offset += overhead + message.count
-            }
-            initialized = total
-        }
+        return push
     }
 
     /// The keep-alive timer asks when to look again (`nil` once the stream ended).

@@ -28,10 +28,10 @@ final class SecretStreamStorage: Sendable {
     func run() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.readLoop() }
-            if let interval = options.keepAliveInterval {
+            if let interval = options.keepAliveInterval, interval > .zero {
                 group.addTask { await self.keepAliveLoop(interval: interval) }
             }
-            if let timeout = options.idleTimeout {
+            if let timeout = options.idleTimeout, timeout > .zero {
                 group.addTask { await self.idleLoop(timeout: timeout) }
             }
             await waitForEnd()
@@ -203,8 +203,8 @@ final class SecretStreamStorage: Sendable {
     /// The next decrypted message; `nil` once the peer closed or the stream was closed locally.
     func next() async throws -> [UInt8]? {
         switch state.withLock({ $0.next() }) {
-        case .message(let message, let effects):
-            effects.resume()
+        case .message(let message, let reader):
+            reader?.resume()
             return message
         case .end:
             return nil
@@ -226,6 +226,7 @@ final class SecretStreamStorage: Sendable {
 
     /// Encrypts `messages` and writes them in one transport write, after any send in progress.
     func send(_ messages: [[UInt8]]) async throws {
+        guard !messages.isEmpty else { return }
         for message in messages where message.count > SecretStream.maximumMessageLength {
             throw ReplicationError(
                 .frameTooLarge,
@@ -255,7 +256,9 @@ final class SecretStreamStorage: Sendable {
     /// peer may have received part of it).
     private func writeLocked(_ messages: [[UInt8]]) async throws {
         defer { state.withLock { $0.unlockWriter() }.resume() }
-        let bytes = try state.withLock { state throws(ReplicationError) in try state.encrypt(messages, now: .now) }
+        let cipher = try state.withLock { state throws(ReplicationError) in try state.cipherForWriter(now: .now) }
+        // Outside the state lock, so receiving is never held up by encryption.
+        let bytes = cipher.frames(messages)
         do {
             try await transport.write(bytes)
         } catch {

@@ -6,7 +6,7 @@ internal import CSodium
 /// Non-copyable, so the memory has exactly one owner and its lifetime is the owner's: a copy can neither
 /// outlive the wipe nor be freed twice. The bytes start zeroed.
 package struct SecureBytes: ~Copyable {
-    /// The number of bytes.
+    /// The number of bytes: the count asked for, rounded up to a multiple of 64.
     package let count: Int
     private let base: UnsafeMutableRawPointer
 
