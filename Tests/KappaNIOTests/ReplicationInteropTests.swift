@@ -5,7 +5,7 @@ import KappaNIO
 import Testing
 
 /// Swift replication against the independent Python peer over TCP, in both roles (spec D.9).
-@Suite(.serialized) struct ReplicationInteropTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct ReplicationInteropTests {
     /// Connects to `port` and replicates `feed` with the peer there.
     private func replicate(_ feed: Feed, port: Int, mode: ReplicationMode = .full,
                            options: ReplicationSession.Options = .init()) async throws -> ReplicationSummary {
