@@ -59,7 +59,10 @@ func readAll(_ stream: FileDescriptorStream) async throws -> [UInt8] {
         let client = try await LoopbackTCP.connect(port: listener.port)
         let server = try await accepted
         let sent = (0..<500).map { payload($0, size: $0 * 7 % 3000) }.filter { !$0.isEmpty }
-        let (i, r) = await runPair((FileDescriptorStream(socket: client), FileDescriptorStream(socket: server))) { stream in
+        // No idle timeout: a starved test machine must not turn a slow transfer into a failure.
+        let patient = SecretStream.Options(keepAliveInterval: nil, idleTimeout: nil)
+        let (i, r) = await runPair((FileDescriptorStream(socket: client), FileDescriptorStream(socket: server)),
+                                   options: (patient, patient)) { stream in
             try await stream.send(contentsOf: sent)
             return SideOutcome()  // closing shuts the socket down: the responder's messages end cleanly
         } responder: { stream in

@@ -33,7 +33,7 @@ func replicatePair(
     _ left: [(Feed, ReplicationMode)], _ right: [(Feed, ReplicationMode)],
     options: ReplicationSession.Options = .init(),
     faults: (InProcessStream.Faults, InProcessStream.Faults) = (.none, .none),
-    streamOptions: SecretStream.Options = .init(keepAliveInterval: nil, idleTimeout: .seconds(30))
+    streamOptions: SecretStream.Options = .init(keepAliveInterval: nil, idleTimeout: .seconds(120))
 ) async -> (left: SessionResult, right: SessionResult) {
     let (a, b) = InProcessStream.pair(faults: faults)
     async let l = runSide(a, isInitiator: true, feeds: left, options: options, streamOptions: streamOptions)
