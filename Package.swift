@@ -9,11 +9,15 @@ let package = Package(
         .library(name: "HypercoreProtocol", targets: ["HypercoreProtocol"]),
         .library(name: "KappaCore", targets: ["KappaCore"]),
         .library(name: "KappaTesting", targets: ["KappaTesting"]),
+        .library(name: "KappaNIO", targets: ["KappaNIO"]),
         .executable(name: "kappa-example", targets: ["kappa-example"]),
     ],
     dependencies: [
         // Command-line plugin only: `swift package generate-documentation` (see README.md).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // The TCP transport (KappaNIO only: no other module imports NIO).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -28,11 +32,24 @@ let package = Package(
         ),
         .target(name: "Hypercore", dependencies: ["CSodium"]),
         // The hypercore-10 wire protocol: secret stream, protomux, messages, the replicator. No NIO here.
-        .target(name: "HypercoreProtocol", dependencies: ["Hypercore", "CSodium"]),
+        .target(
+            name: "HypercoreProtocol",
+            dependencies: ["Hypercore", "CSodium", .product(name: "Logging", package: "swift-log")]
+        ),
         // The fast JSON decoder behind `ValueEncoding.json`: internal to the package, not a product.
         .target(name: "KappaJSON"),
         .target(name: "KappaCore", dependencies: ["Hypercore", "KappaJSON", "CSQLite"]),
         .target(name: "KappaTesting", dependencies: ["Hypercore", "HypercoreProtocol"]),
+        // The TCP transport: SwiftNIO connections adapted to `ByteStream`. The only module that imports NIO.
+        .target(
+            name: "KappaNIO",
+            dependencies: [
+                "HypercoreProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The README's quick start, verbatim (DocumentationTests checks the README against it and runs it).
         .executableTarget(name: "kappa-example", dependencies: ["KappaCore"]),
         // A child process for the crash tests: appends in a loop until it is killed.
@@ -50,6 +67,18 @@ let package = Package(
         ),
         .testTarget(name: "KappaJSONTests", dependencies: ["KappaJSON", "KappaTesting"]),
         .testTarget(
+            name: "KappaNIOTests",
+            dependencies: [
+                "KappaNIO",
+                "HypercoreProtocol",
+                "Hypercore",
+                "KappaTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "HypercoreTests",
             dependencies: ["Hypercore", "KappaTesting", "CrashWriter", "CSodium"],
             exclude: ["Fixtures"]
@@ -58,7 +87,7 @@ let package = Package(
         // code that compiles here, and the example does what the README says.
         .testTarget(
             name: "DocumentationTests",
-            dependencies: ["KappaCore", "Hypercore", "KappaTesting", "kappa-example"]
+            dependencies: ["KappaCore", "Hypercore", "HypercoreProtocol", "KappaNIO", "KappaTesting", "kappa-example"]
         ),
     ],
     swiftLanguageModes: [.v6]

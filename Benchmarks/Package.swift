@@ -36,6 +36,18 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "SecretStreamBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Hypercore", package: "KappaCore"),
+                .product(name: "HypercoreProtocol", package: "KappaCore"),
+                .product(name: "KappaTesting", package: "KappaCore"),
+                "BenchmarkSupport",
+            ],
+            path: "Benchmarks/SecretStreamBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "FeedCountBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
@@ -45,6 +57,19 @@ let package = Package(
                 "BenchmarkSupport",
             ],
             path: "Benchmarks/FeedCountBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "ReplicationBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Hypercore", package: "KappaCore"),
+                .product(name: "HypercoreProtocol", package: "KappaCore"),
+                .product(name: "KappaNIO", package: "KappaCore"),
+                .product(name: "KappaTesting", package: "KappaCore"),
+                "BenchmarkSupport",
+            ],
+            path: "Benchmarks/ReplicationBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
     ],

@@ -1,5 +1,7 @@
 import Foundation
 import Hypercore
+import HypercoreProtocol
+import KappaNIO
 import KappaCore
 import KappaTesting
 import Testing
@@ -43,6 +45,24 @@ import Testing
             #expect(second.status == 0)
             #expect(second.output == "sum: 32 in 2 feeds\n")
         }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func replicateOverTCP() async throws {
+        let feed = try Feed.create()
+        try await feed.append(Array("hello".utf8))
+        // snippet: replicate-tcp
+        let replica = try Feed.replica(key: feed.key)                              // elsewhere: only the key is known
+        try await TCPServer.withServer(host: "127.0.0.1", port: 0) { server in     // serve `feed` to every peer
+            let serving = Task { try await server.serve { peer in try await feed.replicate(over: peer, isInitiator: false) } }
+            try await TCPClient.withConnection(host: "127.0.0.1", port: server.port) { connection in
+                try await replica.replicate(over: connection, isInitiator: true)    // returns once in sync
+            }
+            serving.cancel()                                                       // stop serving
+            try await serving.value
+        }
+        print(try await replica.get(0))                                            // the writer's block, verified
+        // snippet: end
+        #expect(try await replica.get(0) == Array("hello".utf8))
     }
 
     @Test func inMemory() async throws {

@@ -55,6 +55,23 @@ import KappaTesting
         #expect(await replica.treeHash == (await writer.treeHash))
     }
 
+    /// Spec D.9: a JavaScript peer following live appends sends a block below the upgrade start together with the
+    /// upgrade (`block {833, nodes 7}` + `upgrade {1011, 39}`); it is served as rule 1 plus rule 2 and verifies.
+    @Test func aBlockBelowTheUpgradeStartIsServedWithTheUpgrade() async throws {
+        let writer = try await Self.writer(1050)
+        let earlier = try await Self.writer(1011)  // the same key and blocks: the writer as it was at 1011
+        let replica = try Feed.replica(key: writer.key)
+        try await replica.receive(try await earlier.proof(for: ProofRequest(upgrade: .init(start: 0, length: 1011))))
+        #expect(await replica.length == 1011)
+        let nodes = try await replica.missingNodes(2 * 833)
+        let request = ProofRequest(block: .init(index: 833, nodes: nodes), upgrade: .init(start: 1011, length: 39))
+        let proof = try await writer.proof(for: request)
+        try await replica.receive(proof)
+        #expect(await replica.length == 1050)
+        #expect(await replica.treeHash == (await writer.treeHash))
+        #expect(try await replica.get(833) == (try await writer.get(833)))
+    }
+
     @Test func outOfOrderBlocksMakeASparseReplica() async throws {
         let count = 77
         let writer = try await Self.writer(count, size: 19)

@@ -33,7 +33,7 @@ import Testing
         await #expect {
             _ = try await replica.get(2, timeout: .milliseconds(50))
         } throws: { ($0 as? HypercoreError)?.code == .timeout }
-        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(ContinuousClock.now - started < .seconds(120))  // ends (a loaded CI machine may be slow)
         #expect(replica.wants.ranges.isEmpty)
     }
 

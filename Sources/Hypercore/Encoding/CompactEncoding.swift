@@ -80,6 +80,79 @@ public struct CompactEncoder: Sendable {
         uint(node.size)
         fixed32(node.hash)
     }
+
+    /// `array(node)`: `uint(count)` then each node.
+    package mutating func nodes(_ nodes: [TreeNode]) {
+        uint(nodes.count)
+        guard !nodes.isEmpty else { return }
+        // One append for the whole array, then raw writes: per-field appends cost more than the bytes.
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: Self.nodesLength(nodes) - Self.uintLength(nodes.count)))
+        bytes.withUnsafeMutableBytes { buffer in
+            guard var p = buffer.baseAddress.map({ $0 + start }) else { return }
+            for node in nodes {
+                p = Self.write(node.index, at: p)
+                p = Self.write(node.size, at: p)
+                p.storeBytes(of: node.hash.storage.0, toByteOffset: 0, as: UInt64.self)
+                p.storeBytes(of: node.hash.storage.1, toByteOffset: 8, as: UInt64.self)
+                p.storeBytes(of: node.hash.storage.2, toByteOffset: 16, as: UInt64.self)
+                p.storeBytes(of: node.hash.storage.3, toByteOffset: 24, as: UInt64.self)
+                p += 32
+            }
+        }
+    }
+
+    /// Writes `uint(value)` at `p` (which has room) and returns the position after it.
+    @inline(__always)
+    private static func write(_ value: UInt64, at p: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        if value <= 0xFC {
+            p.storeBytes(of: UInt8(value), as: UInt8.self)
+            return p + 1
+        } else if value <= 0xFFFF {
+            p.storeBytes(of: 0xFD, as: UInt8.self)
+            p.storeBytes(of: UInt16(value).littleEndian, toByteOffset: 1, as: UInt16.self)
+            return p + 3
+        } else if value <= 0xFFFF_FFFF {
+            p.storeBytes(of: 0xFE, as: UInt8.self)
+            p.storeBytes(of: UInt32(value).littleEndian, toByteOffset: 1, as: UInt32.self)
+            return p + 5
+        } else {
+            p.storeBytes(of: 0xFF, as: UInt8.self)
+            p.storeBytes(of: value.littleEndian, toByteOffset: 1, as: UInt64.self)
+            return p + 9
+        }
+    }
+
+    /// `uint32array`: `uint(count) ‖ count × u32 LE`.
+    package mutating func uint32Array(_ words: [UInt32]) {
+        uint(words.count)
+        for word in words { fixed(word) }
+    }
+
+    /// The number of bytes `uint(value)` writes: 1, 3, 5 or 9.
+    @inlinable
+    package static func uintLength(_ value: UInt64) -> Int {
+        value <= 0xFC ? 1 : value <= 0xFFFF ? 3 : value <= 0xFFFF_FFFF ? 5 : 9
+    }
+
+    /// The number of bytes `uint(value)` writes, for an `Int` (which must not be negative).
+    @inlinable
+    package static func uintLength(_ value: Int) -> Int {
+        uintLength(UInt64(value))
+    }
+
+    /// The number of bytes `node(_:)` writes.
+    @inlinable
+    package static func nodeLength(_ node: TreeNode) -> Int {
+        uintLength(node.index) + uintLength(node.size) + 32
+    }
+
+    /// The number of bytes `nodes(_:)` writes.
+    package static func nodesLength(_ nodes: [TreeNode]) -> Int {
+        var n = uintLength(nodes.count)
+        for node in nodes { n += nodeLength(node) }
+        return n
+    }
 }
 
 /// Reads compact-encoding values. Every read is bounds-checked and throws
@@ -104,13 +177,19 @@ public struct CompactDecoder {
     /// True when everything was read.
     public var isAtEnd: Bool { offset >= base.count }
 
+    @inline(__always)
     private func need(_ n: Int) throws(HypercoreError) {
-        guard n >= 0, n <= base.count - offset else {
-            throw HypercoreError(.malformed, "unexpected end of data (need \(n) bytes at offset \(offset), have \(base.count - offset))")
-        }
+        guard n >= 0, n <= base.count - offset else { throw truncated(n) }
+    }
+
+    @inline(never)
+    private func truncated(_ n: Int) -> HypercoreError {
+        HypercoreError(
+            .malformed, "unexpected end of data (need \(n) bytes at offset \(offset), have \(base.count - offset))")
     }
 
     /// A single byte.
+    @inline(__always)
     public mutating func byte() throws(HypercoreError) -> UInt8 {
         try need(1)
         defer { offset += 1 }
@@ -126,6 +205,7 @@ public struct CompactDecoder {
     }
 
     /// `uint`. Non-minimal forms are accepted, as compact-encoding does.
+    @inline(__always)
     public mutating func uint() throws(HypercoreError) -> UInt64 {
         let first = try byte()
         switch first {
@@ -191,6 +271,45 @@ public struct CompactDecoder {
         let size = try uint()
         let hash = try fixed32()
         return TreeNode(index: index, size: size, hash: hash)
+    }
+
+    /// `uint32array`: `uint(count) ‖ count × u32 LE`. The count is checked against the bytes left before
+    /// anything is allocated.
+    package mutating func uint32Array(limit: Int = CompactDecoder.maxArrayCount) throws(HypercoreError) -> [UInt32] {
+        let n = try count(limit: limit)
+        let view = try rawView(n * 4)  // n ≤ limit, so n * 4 cannot overflow
+        return [UInt32](unsafeUninitializedCapacity: n) { words, initialized in
+            for i in 0..<n {
+                words[i] = UInt32(littleEndian: view.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+            }
+            initialized = n
+        }
+    }
+
+    /// `array(node)` with at most `limit` nodes; the count is checked against the bytes left (a node takes at
+    /// least 34) before anything is allocated.
+    package mutating func nodes(limit: Int) throws(HypercoreError) -> [TreeNode] {
+        let n = try count(limit: limit)
+        guard n <= remaining / 34 else {
+            throw HypercoreError(.malformed, "\(n) nodes cannot fit in the \(remaining) bytes left")
+        }
+        var nodes = [TreeNode]()
+        nodes.reserveCapacity(n)
+        for _ in 0..<n {
+            let index = try uint()
+            let size = try uint()
+            try need(32)
+            guard let p = base.baseAddress.map({ $0 + offset }) else { break }  // not reached: 32 bytes are left
+            let hash = Bytes32(
+                storage: (
+                    p.loadUnaligned(as: UInt64.self), p.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                    p.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+                    p.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+                ))
+            offset += 32
+            nodes.append(TreeNode(index: index, size: size, hash: hash))
+        }
+        return nodes
     }
 
     /// `array(node)`.

@@ -8,7 +8,7 @@ package final class ChangeSignal: Sendable {
         var closed = false
         var nextID = 0
         var waiters: [Int: CheckedContinuation<Bool, Never>] = [:]
-        var observers: [@Sendable () -> Void] = []
+        var observers: [Int: @Sendable () -> Void] = [:]
     }
 
     private let state = Mutex(State())
@@ -24,15 +24,26 @@ package final class ChangeSignal: Sendable {
         let (waiters, observers) = state.withLock { s in
             s.version += 1
             defer { s.waiters.removeAll() }
-            return (Array(s.waiters.values), s.observers)
+            return (Array(s.waiters.values), Array(s.observers.values))
         }
         for w in waiters { w.resume(returning: true) }
         for o in observers { o() }
     }
 
     /// Calls `observer` (synchronously, on the notifying thread) after every change. Keep it short.
-    package func observe(_ observer: @escaping @Sendable () -> Void) {
-        state.withLock { $0.observers.append(observer) }
+    /// - Returns: an id for ``removeObserver(_:)``.
+    @discardableResult
+    package func observe(_ observer: @escaping @Sendable () -> Void) -> Int {
+        state.withLock { s in
+            s.nextID += 1
+            s.observers[s.nextID] = observer
+            return s.nextID
+        }
+    }
+
+    /// Stops calling the observer `id`.
+    package func removeObserver(_ id: Int) {
+        state.withLock { _ = $0.observers.removeValue(forKey: id) }
     }
 
     /// Wakes every waiter for good: further waits return `false` at once.

@@ -7,6 +7,11 @@ extension Feed {
         return try tree.missingNodes(index)
     }
 
+    /// Builds the proofs answering `requests`, each or its error, in one call (a session serves a batch).
+    package func proofs(for requests: [ProofRequest]) -> [Result<Proof, any Error>] {
+        requests.map { request in Result { try proof(for: request) } }
+    }
+
     /// Builds the proof answering `request` (spec D.5).
     /// - Throws: ``HypercoreError`` `.forkMismatch`, `.invalidOperation`, `.blockNotAvailable`.
     public func proof(for request: ProofRequest) throws -> Proof {
@@ -28,19 +33,32 @@ extension Feed {
 
     /// Verifies and stores `proofs` in order with one oplog write and one flush (a replication session's
     /// answers, batched). Proofs before a failing one are kept; nothing of the failing one or after it is.
-    /// - Returns: the number of proofs that verified (all of them unless it throws).
+    /// A stale upgrade (another peer already delivered that length) is skipped, not an error.
+    /// - Returns: the number of proofs that stored something new (a block or a length).
     /// - Throws: the first proof's error, after keeping what came before it (as ``receive(_:)``).
     @discardableResult
     public func receive(contentsOf proofs: [Proof]) async throws -> Int {
+        try await receiveBatch(proofs).reduce(0) { $0 + ($1 ? 1 : 0) }
+    }
+
+    /// Like ``receive(contentsOf:)``; returns for each proof whether it stored something new.
+    package func receiveBatch(_ proofs: [Proof]) async throws -> [Bool] {
         try checkOpen()
         var entries = [OplogEntry]()
         entries.reserveCapacity(proofs.count)
+        var stored = [Bool]()
+        stored.reserveCapacity(proofs.count)
         var failure: (any Error)?
-        var accepted = 0
         for proof in proofs {
             do {
-                if let entry = try store(proof) { entries.append(entry) }
-                accepted += 1
+                if let entry = try store(proof) {
+                    entries.append(entry)
+                    stored.append(true)
+                } else {
+                    stored.append(false)
+                }
+            } catch let error as HypercoreError where error.code == .staleUpgrade {
+                stored.append(false)
             } catch {
                 failure = error
                 break
@@ -51,7 +69,7 @@ extension Feed {
             try await finishWrite()
         }
         if let failure { throw failure }
-        return accepted
+        return stored
     }
 
     /// Verifies `proof`, writes its block and applies it to the tree and bitfield in memory; returns the oplog

@@ -71,6 +71,13 @@ extension Feed {
         package var fork: UInt64
         /// Blocks held from 0 without a gap.
         package var contiguousLength: UInt64
+
+        /// A status.
+        package init(length: UInt64, fork: UInt64, contiguousLength: UInt64) {
+            self.length = length
+            self.fork = fork
+            self.contiguousLength = contiguousLength
+        }
     }
 
     /// The state peers are told about (``ReplicationStatus``).
@@ -117,5 +124,36 @@ extension Feed {
             i = missing + 1
         }
         return result
+    }
+
+    /// Claims and returns up to `limit` blocks of `ranges` that this replica lacks and no other request holds,
+    /// each with the number of tree nodes to ask for (``missingNodes(_:)``), and whether some missing block of
+    /// `ranges` is claimed by another request. The caller releases the claims.
+    package func claimMissingBlocks(
+        in ranges: [Range<UInt64>], limit: Int
+    ) -> (blocks: [(index: UInt64, nodes: UInt64)], claimedElsewhere: Bool) {
+        var result: [(index: UInt64, nodes: UInt64)] = []
+        var claimedElsewhere = false
+        for range in ranges {
+            var i = range.lowerBound
+            let end = Swift.min(range.upperBound, tree.length)
+            while i < end, result.count < limit {
+                guard let missing = bitfield.firstIndex(of: false, from: i), missing < end else { break }
+                if claims.claim(missing) {
+                    result.append((missing, (try? tree.missingNodes(2 * missing)) ?? 0))
+                } else {
+                    claimedElsewhere = true
+                }
+                i = missing + 1
+            }
+            if result.count >= limit { break }
+        }
+        return (result, claimedElsewhere)
+    }
+
+    /// The replication state and whether this feed can upgrade a peer at `remoteLength` (one call per peer).
+    package func peerStatus(remoteLength: UInt64, remoteFork: UInt64) -> (status: ReplicationStatus, canUpgrade: Bool) {
+        let canUpgrade = remoteFork == tree.fork && (remoteLength == 0 || self.canUpgrade(from: remoteLength))
+        return (replicationStatus, canUpgrade)
     }
 }

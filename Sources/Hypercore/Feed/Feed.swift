@@ -41,6 +41,8 @@ public actor Feed {
     let signal = ChangeSignal()
     /// Block ranges local readers wait for; replication sessions fetch them (``Feed/get(_:timeout:)``).
     package nonisolated let wants = Wants()
+    /// Blocks requested from peers and not yet received, shared by every session replicating this feed.
+    package nonisolated let claims = BlockClaims()
     let commit: GroupCommit?
 
     struct Files {

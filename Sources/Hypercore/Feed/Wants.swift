@@ -43,3 +43,34 @@ package final class Wants: Sendable {
         state.withLock { $0.ranges.values.contains { $0.overlaps(range) } }
     }
 }
+
+/// The blocks of a feed that some replication session has requested and not yet received, so that a feed
+/// replicating with several peers at once fetches each block once.
+package final class BlockClaims: Sendable {
+    private let claimed = Mutex(Set<UInt64>())
+    /// Notified when claims are given up without the block arriving, so other sessions can ask for them.
+    package let abandoned = ChangeSignal()
+
+    package init() {}
+
+    /// Claims `index`; false when another request holds it.
+    package func claim(_ index: UInt64) -> Bool {
+        claimed.withLock { $0.insert(index).inserted }
+    }
+
+    /// Releases claims. `abandoned` is true when the blocks did not arrive (the peer had no data, the request
+    /// timed out, its session ended): other sessions are told so they can ask their peers.
+    package func release(_ indexes: some Sequence<UInt64>, abandoned: Bool = false) {
+        let released = claimed.withLock { set in
+            var count = 0
+            for index in indexes where set.remove(index) != nil { count += 1 }
+            return count
+        }
+        if abandoned && released > 0 { self.abandoned.notify() }
+    }
+
+    /// True when `index` is claimed.
+    package func isClaimed(_ index: UInt64) -> Bool {
+        claimed.withLock { $0.contains(index) }
+    }
+}

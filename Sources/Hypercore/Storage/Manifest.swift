@@ -54,7 +54,7 @@ public struct Manifest: Hashable, Sendable {
         hasher.combine(signers)
     }
 
-    func encode(_ e: inout CompactEncoder) {
+    package func encode(_ e: inout CompactEncoder) {
         if version == 0 {
             e.uint(0)
             e.uint(hash)
@@ -104,7 +104,7 @@ public struct Manifest: Hashable, Sendable {
         Signer(signature: try d.uint(), namespace: try d.fixed32(), publicKey: try d.fixed32())
     }
 
-    static func decode(_ d: inout CompactDecoder) throws(HypercoreError) -> Manifest {
+    package static func decode(_ d: inout CompactDecoder) throws(HypercoreError) -> Manifest {
         let version = try d.uint()
         if version == 0 {
             let hash = try d.uint()

@@ -1,0 +1,96 @@
+import Hypercore
+
+/// How a session replicates a feed.
+public enum ReplicationMode: Sendable, Hashable {
+    /// Download every block the peer has, and keep up with its length.
+    case full
+    /// Learn the peer's length, but download only blocks local readers wait for (``Feed/get(_:timeout:)``,
+    /// ``Feed/download(_:timeout:)``).
+    case sparse
+}
+
+/// One feed replicated with the session's peer: the channel, what the peer told us, what we told it, and our
+/// requests in flight. Owned by the ``ReplicationSession`` actor.
+final class Peer {
+    struct Inflight {
+        var block: UInt64?
+        var upgrade: Bool
+        var deadline: ContinuousClock.Instant
+    }
+
+    let feed: Feed
+    let id: FeedID
+    let mode: ReplicationMode
+    var channel: Protomux.Channel?
+
+    // The channel.
+    var paired = false
+    /// Closed by either side (or rejected): nothing more flows.
+    var closed = false
+    var closedByRemote = false
+
+    // What the peer told us.
+    var synced = false
+    var remoteFork: UInt64 = 0
+    var remoteLength: UInt64 = 0
+    /// The peer's echo of our length (`remoteLength` of its sync), 0 on another fork.
+    var lengthAcked: UInt64 = 0
+    var remoteCanUpgrade = false
+    var remoteDownloading = true
+    /// Blocks the peer announced (`range`, `bitfield`) and did not refuse (`noData`).
+    var remoteHas = RangeSet()
+    /// `want` segments sent.
+    var wantedSegments = Set<UInt64>()
+
+    // What we told the peer.
+    var lastSync: SyncMessage?
+    var needSync = false
+    var announcedContiguous: UInt64 = 0
+
+    // Requests.
+    private(set) var inflight: [UInt64: Inflight] = [:]
+    /// Block requests in ``inflight``.
+    private(set) var inflightBlocks = 0
+    var upgradeInflight = false
+    /// The last scheduling pass found nothing more to request from this peer.
+    var nothingToRequest = false
+    /// The last pass had blocks to request but the session's window was full.
+    var waitsForCapacity = false
+
+    // Received and not yet handled (handled once per batch of events).
+    var proofs: [(requestId: UInt64, proof: Proof)] = []
+    var requests: [RequestMessage] = []
+    var wants: [WantMessage] = []
+
+    // Counters.
+    var blocksReceived = 0
+    var bytesReceived = 0
+    var blocksSent = 0
+    var bytesSent = 0
+    var lastStatus = Feed.ReplicationStatus(length: 0, fork: 0, contiguousLength: 0)
+
+    init(feed: Feed, mode: ReplicationMode) {
+        self.feed = feed
+        self.id = feed.discoveryKey.bytes
+        self.mode = mode
+    }
+
+    func addInflight(_ id: UInt64, _ request: Inflight) {
+        inflight[id] = request
+        if request.block != nil { inflightBlocks += 1 }
+    }
+
+    func removeInflight(_ id: UInt64) -> Inflight? {
+        guard let request = inflight.removeValue(forKey: id) else { return nil }
+        if request.block != nil { inflightBlocks -= 1 }
+        return request
+    }
+
+    /// Releases this peer's block claims on the feed (its requests will not be answered any more).
+    func releaseAll() {
+        feed.claims.release(inflight.values.compactMap(\.block), abandoned: true)
+        inflight.removeAll()
+        inflightBlocks = 0
+        upgradeInflight = false
+    }
+}

@@ -1,0 +1,213 @@
+import Hypercore
+import Logging
+
+extension ReplicationSession {
+    /// One pass for one feed after a batch of events: store verified answers, answer requests and wants, tell
+    /// the peer our state, request what we lack, and close the channel when both sides are in sync.
+    func update(_ peer: Peer) async throws {
+        if !peer.proofs.isEmpty { try await storeProofs(of: peer) }
+        let (status, canUpgrade) = await peer.feed.peerStatus(remoteLength: peer.remoteLength, remoteFork: peer.remoteFork)
+        peer.lastStatus = status
+        guard peer.paired, let channel = peer.channel, !peer.closed else { return }
+        logger.trace("update", metadata: [
+            "feed": "\(peer.feed.key)", "length": "\(status.length)", "contiguous": "\(status.contiguousLength)",
+            "remoteLength": "\(peer.remoteLength)", "acked": "\(peer.lengthAcked)", "inflight": "\(peer.inflight.count)",
+        ])
+        if !peer.requests.isEmpty { await serve(peer, on: channel) }
+        if !peer.wants.isEmpty { await answerWants(of: peer, on: channel, status: status) }
+        announce(peer, on: channel, status: status, canUpgrade: canUpgrade)
+        if peer.synced { try await request(from: peer, on: channel, status: status) }
+        if !options.live, peer.synced, isLocallyComplete(peer), isRemotelyComplete(peer, status: status) {
+            if let frame = mux.close(channel) { pendingFrames.append(frame) }
+            peer.closed = true
+            peer.releaseAll()
+            logger.debug("feed in sync with the peer; channel closed", metadata: ["feed": "\(peer.feed.key)"])
+        }
+    }
+
+    // MARK: Storing
+
+    private func storeProofs(of peer: Peer) async throws {
+        let batch = peer.proofs
+        peer.proofs.removeAll()
+        var blocks: [UInt64] = []
+        for (id, proof) in batch {
+            // A late answer (its request timed out) is still verified and stored; only its bookkeeping is gone.
+            let request = peer.removeInflight(id)
+            if let block = request?.block { blocks.append(block) }
+            if request?.upgrade == true { peer.upgradeInflight = false }
+            if let request, let block = proof.block?.index, block != request.block {
+                peer.feed.claims.release(blocks, abandoned: true)
+                throw ReplicationError(.protocolViolation,
+                                       "feed \(peer.feed.key): the peer answered request \(id) with block \(block)")
+            }
+        }
+        let stored: [Bool]
+        do {
+            stored = try await peer.feed.receiveBatch(batch.map(\.proof))
+            peer.feed.claims.release(blocks)
+        } catch let error as HypercoreError {
+            peer.feed.claims.release(blocks, abandoned: true)
+            throw ReplicationError(.invalidProof, "feed \(peer.feed.key): data from the peer does not verify: \(error.message)",
+                                   cause: error)
+        } catch {
+            peer.feed.claims.release(blocks, abandoned: true)
+            throw error
+        }
+        for (i, isNew) in stored.enumerated() where isNew {
+            if let block = batch[i].proof.block {
+                peer.blocksReceived += 1
+                peer.bytesReceived += block.value.count
+            }
+        }
+    }
+
+    // MARK: Serving
+
+    private func serve(_ peer: Peer, on channel: Protomux.Channel) async {
+        let requests = peer.requests
+        peer.requests.removeAll()
+        // Seeks and manifests are not served here (compat cores, spec D.4); such requests get noData.
+        let answerable = requests.map { $0.seek == nil }
+        let proofs = await peer.feed.proofs(for: requests.map(\.proofRequest))
+        for (i, request) in requests.enumerated() {
+            if answerable[i], case .success(let proof) = proofs[i] {
+                if let frame = mux.send(.data(DataMessage(requestId: request.id, proof)), on: channel) {
+                    pendingFrames.append(frame)
+                }
+                if let block = proof.block {
+                    peer.blocksSent += 1
+                    peer.bytesSent += block.value.count
+                }
+            } else {
+                let frame = mux.send(.noData(NoDataMessage(requestId: request.id, reason: .notAvailable)), on: channel)
+                if let frame { pendingFrames.append(frame) }
+            }
+        }
+    }
+
+    private func answerWants(of peer: Peer, on channel: Protomux.Channel, status: Feed.ReplicationStatus) async {
+        let wants = peer.wants
+        peer.wants.removeAll()
+        for want in wants {
+            // As hypercore 10.38 does: a contiguous core, or a range below the contiguous length, is answered
+            // with one range; otherwise with the bitfield of the wanted blocks we hold.
+            let end = want.start.addingReportingOverflow(want.length)
+            if status.contiguousLength == status.length || (!end.overflow && end.partialValue <= status.contiguousLength) {
+                if status.contiguousLength > 0 {
+                    send(.range(RangeMessage(start: 0, length: status.contiguousLength)), on: channel)
+                }
+                continue
+            }
+            let start = want.start & ~31
+            guard start < status.length else { continue }
+            let last = end.overflow ? status.length : Swift.min(end.partialValue, status.length)
+            let words = Int(Swift.min((last - start + 31) / 32, 1 << 16))
+            let bits = await peer.feed.bitfieldWords(from: start, count: words)
+            send(.bitfield(BitfieldMessage(start: start, words: bits)), on: channel)
+        }
+    }
+
+    // MARK: Announcing
+
+    private func announce(_ peer: Peer, on channel: Protomux.Channel, status: Feed.ReplicationStatus, canUpgrade: Bool) {
+        var flags: SyncMessage.Flags = [.uploading]
+        if canUpgrade { flags.insert(.canUpgrade) }
+        if peer.mode == .full || !peer.feed.wants.ranges.isEmpty { flags.insert(.downloading) }
+        let remoteLength = peer.synced && peer.remoteFork == status.fork ? peer.remoteLength : 0
+        let sync = SyncMessage(flags: flags, fork: status.fork, length: status.length, remoteLength: remoteLength)
+        if peer.needSync || sync != peer.lastSync {
+            send(.sync(sync), on: channel)
+            peer.lastSync = sync
+            peer.needSync = false
+        }
+        if status.contiguousLength > peer.announcedContiguous {
+            send(.range(RangeMessage(start: peer.announcedContiguous,
+                                     length: status.contiguousLength - peer.announcedContiguous)), on: channel)
+            peer.announcedContiguous = status.contiguousLength
+        }
+    }
+
+    func send(_ message: HypercoreMessage, on channel: Protomux.Channel) {
+        if let frame = mux.send(message, on: channel) { pendingFrames.append(frame) }
+    }
+
+    // MARK: Requesting
+
+    private func nextId() -> UInt64 {
+        defer { nextRequestId += 1 }
+        return nextRequestId
+    }
+
+    private func request(from peer: Peer, on channel: Protomux.Channel, status: Feed.ReplicationStatus) async throws {
+        let deadline = ContinuousClock.now + options.requestTimeout
+        // A new signed length first (spec D.5: only when the peer offers it and has seen our length).
+        if peer.remoteCanUpgrade, peer.remoteLength > status.length, peer.lengthAcked == status.length,
+           peer.remoteFork == status.fork, !peer.upgradeInflight {
+            let id = nextId()
+            let upgrade = ProofRequest.Upgrade(start: status.length, length: peer.remoteLength - status.length)
+            send(.request(RequestMessage(id: id, ProofRequest(fork: peer.remoteFork, upgrade: upgrade))), on: channel)
+            peer.addInflight(id, Peer.Inflight(block: nil, upgrade: true, deadline: deadline))
+            peer.upgradeInflight = true
+        }
+        // Then blocks below our length that the peer announced, within the pipeline window.
+        let wanted: [Range<UInt64>]
+        switch peer.mode {
+        case .full: wanted = [0..<status.length]
+        case .sparse: wanted = peer.feed.wants.ranges.map { $0.clamped(to: 0..<status.length) }.filter { !$0.isEmpty }
+        }
+        var available: [Range<UInt64>] = []
+        for range in wanted { available += peer.remoteHas.intersection(range) }
+        let capacity = options.maxInflightRequests - totalInflight
+        var found = 0
+        var claimedElsewhere = false
+        if capacity > 0, !available.isEmpty {
+            let claimed = await peer.feed.claimMissingBlocks(in: available, limit: capacity)
+            found = claimed.blocks.count
+            claimedElsewhere = claimed.claimedElsewhere
+            for block in claimed.blocks {
+                let id = nextId()
+                let request = ProofRequest(fork: peer.remoteFork, block: .init(index: block.index, nodes: block.nodes))
+                send(.request(RequestMessage(id: id, request)), on: channel)
+                peer.addInflight(id, Peer.Inflight(block: block.index, upgrade: false, deadline: deadline))
+            }
+        }
+        // Blocks another session has asked for are not ours to request, but the feed is not complete until
+        // they arrive (or that request is abandoned and this session asks).
+        peer.nothingToRequest = found == 0 && !claimedElsewhere && (capacity > 0 || available.isEmpty)
+        peer.waitsForCapacity = capacity <= 0 && !available.isEmpty
+        // Ask what the peer has where it announced nothing (spec D.5: whole 2,097,152-block segments).
+        let segment: UInt64 = 1 << 21
+        for range in wanted {
+            let end = Swift.min(range.upperBound, peer.remoteLength)
+            var start = range.lowerBound
+            while start < end {
+                let index = start / segment
+                let segmentRange = (index * segment)..<Swift.min((index + 1) * segment, end)
+                if !peer.remoteHas.contains(segmentRange.clamped(to: start..<end)), peer.wantedSegments.insert(index).inserted {
+                    send(.want(WantMessage(start: index * segment, length: segment)), on: channel)
+                }
+                start = (index + 1) * segment
+            }
+        }
+    }
+
+    // MARK: Completion
+
+    /// True when we hold everything the peer offered for `peer`'s feed (as far as this session knows).
+    func isLocallyComplete(_ peer: Peer) -> Bool {
+        guard peer.synced || peer.closed else { return false }
+        if !peer.inflight.isEmpty || !peer.proofs.isEmpty { return false }
+        let status = peer.lastStatus
+        let upgradeOffered = peer.remoteCanUpgrade && peer.remoteLength > status.length && peer.remoteFork == status.fork
+        if upgradeOffered && !peer.closed { return false }
+        return peer.nothingToRequest || peer.closed
+    }
+
+    /// True when the peer holds everything we offer (it said so with `range`s), or does not download.
+    private func isRemotelyComplete(_ peer: Peer, status: Feed.ReplicationStatus) -> Bool {
+        if !peer.remoteDownloading { return true }
+        return peer.remoteLength >= status.length && peer.remoteHas.contains(0..<status.contiguousLength)
+    }
+}
+
