@@ -103,6 +103,33 @@ import Testing
         #expect(summary.feeds[0].blocksReceived == 11)
     }
 
+    /// A sparse peer announces only its contiguous prefix; a full replica asks with `want` and learns the rest
+    /// from its `bitfield` answer, then downloads exactly the blocks that peer holds, and both sessions end.
+    @Test func aSparsePeerAnswersWantsWithItsBitfield() async throws {
+        let writer = try await makeWriter(count: 1_000)
+        let sparse = try Feed.replica(key: writer.key)
+        let (a, b) = InProcessStream.pair()
+        let live = ReplicationSession.Options(live: true)
+        let serving = Task { await runSide(a, isInitiator: true, feeds: [(writer, .full)], options: live) }
+        let fetching = Task { await runSide(b, isInitiator: false, feeds: [(sparse, .sparse)], options: live) }
+        try await sparse.download(0..<10, timeout: .seconds(30))
+        try await sparse.download(500..<520, timeout: .seconds(30))
+        serving.cancel()
+        fetching.cancel()
+        _ = try await serving.value.get()
+        _ = try await fetching.value.get()
+        #expect(await sparse.contiguousLength == 10)
+
+        let full = try Feed.replica(key: writer.key)
+        let (left, right) = await replicatePair([(sparse, .sparse)], [(full, .full)])
+        _ = try left.get()
+        let summary = try right.get()
+        #expect(summary.feeds[0].blocksReceived == 30)
+        #expect(await full.length == 1_000)
+        for index: UInt64 in [0, 9, 500, 519] { #expect(await full.has(index)) }
+        for index: UInt64 in [10, 499, 520, 999] { #expect(!(await full.has(index))) }
+    }
+
     @Test func blocksTravelAlongAChainOfPeers() async throws {
         let a = try await makeWriter(count: 400)
         let b = try Feed.replica(key: a.key)
