@@ -69,12 +69,12 @@ import Testing
         let live = ReplicationSession.Options(live: true)
         let left = Task { await runSide(a, isInitiator: true, feeds: [(x, .full), (yReplica, .full)], options: live) }
         let right = Task { await runSide(b, isInitiator: false, feeds: [(xReplica, .full), (y, .full)], options: live) }
-        try await xReplica.download(0..<5, timeout: .seconds(20))
+        try await xReplica.download(0..<5, timeout: .seconds(120))
         for round in 0..<5 {
             _ = try await x.append(testBlock(100 + round))
             _ = try await y.append(contentsOf: [testBlock(200 + round), testBlock(300 + round)])
-            try await xReplica.download(0..<UInt64(6 + round), timeout: .seconds(20))
-            try await yReplica.download(0..<UInt64(5 + 2 * round), timeout: .seconds(20))
+            try await xReplica.download(0..<UInt64(6 + round), timeout: .seconds(120))
+            try await yReplica.download(0..<UInt64(5 + 2 * round), timeout: .seconds(120))
         }
         #expect(try await allBlocks(xReplica) == allBlocks(x))
         #expect(try await allBlocks(yReplica) == allBlocks(y))
@@ -91,8 +91,8 @@ import Testing
         let live = ReplicationSession.Options(live: true)
         let left = Task { await runSide(a, isInitiator: true, feeds: [(writer, .full)], options: live) }
         let right = Task { await runSide(b, isInitiator: false, feeds: [(replica, .sparse)], options: live) }
-        #expect(try await replica.get(500, timeout: .seconds(20)) == testBlock(500))
-        try await replica.download(10..<20, timeout: .seconds(20))
+        #expect(try await replica.get(500, timeout: .seconds(120)) == testBlock(500))
+        try await replica.download(10..<20, timeout: .seconds(120))
         #expect(await replica.length == 1_000)
         #expect(!(await replica.has(499)))
         #expect(!(await replica.has(0)))
@@ -112,8 +112,8 @@ import Testing
         let live = ReplicationSession.Options(live: true)
         let serving = Task { await runSide(a, isInitiator: true, feeds: [(writer, .full)], options: live) }
         let fetching = Task { await runSide(b, isInitiator: false, feeds: [(sparse, .sparse)], options: live) }
-        try await sparse.download(0..<10, timeout: .seconds(30))
-        try await sparse.download(500..<520, timeout: .seconds(30))
+        try await sparse.download(0..<10, timeout: .seconds(120))
+        try await sparse.download(500..<520, timeout: .seconds(120))
         serving.cancel()
         fetching.cancel()
         _ = try await serving.value.get()
@@ -143,9 +143,9 @@ import Testing
             Task { await runSide(bc1, isInitiator: true, feeds: [(b, .full)], options: live) },
             Task { await runSide(bc2, isInitiator: false, feeds: [(c, .full)], options: live) },
         ]
-        try await c.download(0..<400, timeout: .seconds(30))
+        try await c.download(0..<400, timeout: .seconds(120))
         _ = try await a.append(contentsOf: (400..<450).map { testBlock($0) })
-        try await c.download(0..<450, timeout: .seconds(30))
+        try await c.download(0..<450, timeout: .seconds(120))
         #expect(try await allBlocks(c) == allBlocks(a))
         for task in tasks { task.cancel() }
         for task in tasks { _ = try await task.value.get() }

@@ -32,7 +32,7 @@ import Testing
                 _ = try await writer.append(peerBlock(i))
                 if i % 10 == 0 { try await Task.sleep(for: .milliseconds(5)) }
             }
-            try await replica.download(0..<2_100, timeout: .seconds(60))
+            try await replica.download(0..<2_100, timeout: .seconds(120))
             following.cancel()
             let live = try await following.value
             #expect(live.feeds[0].blocksReceived == 100)
