@@ -69,12 +69,12 @@ import Testing
         let live = ReplicationSession.Options(live: true)
         let left = Task { await runSide(a, isInitiator: true, feeds: [(x, .full), (yReplica, .full)], options: live) }
         let right = Task { await runSide(b, isInitiator: false, feeds: [(xReplica, .full), (y, .full)], options: live) }
-        try await xReplica.download(0..<5, timeout: .seconds(20))
+        try await xReplica.download(0..<5, timeout: .seconds(120))
         for round in 0..<5 {
             _ = try await x.append(testBlock(100 + round))
             _ = try await y.append(contentsOf: [testBlock(200 + round), testBlock(300 + round)])
-            try await xReplica.download(0..<UInt64(6 + round), timeout: .seconds(20))
-            try await yReplica.download(0..<UInt64(5 + 2 * round), timeout: .seconds(20))
+            try await xReplica.download(0..<UInt64(6 + round), timeout: .seconds(120))
+            try await yReplica.download(0..<UInt64(5 + 2 * round), timeout: .seconds(120))
         }
         #expect(try await allBlocks(xReplica) == allBlocks(x))
         #expect(try await allBlocks(yReplica) == allBlocks(y))
@@ -91,8 +91,8 @@ import Testing
         let live = ReplicationSession.Options(live: true)
         let left = Task { await runSide(a, isInitiator: true, feeds: [(writer, .full)], options: live) }
         let right = Task { await runSide(b, isInitiator: false, feeds: [(replica, .sparse)], options: live) }
-        #expect(try await replica.get(500, timeout: .seconds(20)) == testBlock(500))
-        try await replica.download(10..<20, timeout: .seconds(20))
+        #expect(try await replica.get(500, timeout: .seconds(120)) == testBlock(500))
+        try await replica.download(10..<20, timeout: .seconds(120))
         #expect(await replica.length == 1_000)
         #expect(!(await replica.has(499)))
         #expect(!(await replica.has(0)))
@@ -101,6 +101,33 @@ import Testing
         right.cancel()
         let summary = try await right.value.get()
         #expect(summary.feeds[0].blocksReceived == 11)
+    }
+
+    /// A sparse peer announces only its contiguous prefix; a full replica asks with `want` and learns the rest
+    /// from its `bitfield` answer, then downloads exactly the blocks that peer holds, and both sessions end.
+    @Test func aSparsePeerAnswersWantsWithItsBitfield() async throws {
+        let writer = try await makeWriter(count: 1_000)
+        let sparse = try Feed.replica(key: writer.key)
+        let (a, b) = InProcessStream.pair()
+        let live = ReplicationSession.Options(live: true)
+        let serving = Task { await runSide(a, isInitiator: true, feeds: [(writer, .full)], options: live) }
+        let fetching = Task { await runSide(b, isInitiator: false, feeds: [(sparse, .sparse)], options: live) }
+        try await sparse.download(0..<10, timeout: .seconds(120))
+        try await sparse.download(500..<520, timeout: .seconds(120))
+        serving.cancel()
+        fetching.cancel()
+        _ = try await serving.value.get()
+        _ = try await fetching.value.get()
+        #expect(await sparse.contiguousLength == 10)
+
+        let full = try Feed.replica(key: writer.key)
+        let (left, right) = await replicatePair([(sparse, .sparse)], [(full, .full)])
+        _ = try left.get()
+        let summary = try right.get()
+        #expect(summary.feeds[0].blocksReceived == 30)
+        #expect(await full.length == 1_000)
+        for index: UInt64 in [0, 9, 500, 519] { #expect(await full.has(index)) }
+        for index: UInt64 in [10, 499, 520, 999] { #expect(!(await full.has(index))) }
     }
 
     @Test func blocksTravelAlongAChainOfPeers() async throws {
@@ -116,9 +143,9 @@ import Testing
             Task { await runSide(bc1, isInitiator: true, feeds: [(b, .full)], options: live) },
             Task { await runSide(bc2, isInitiator: false, feeds: [(c, .full)], options: live) },
         ]
-        try await c.download(0..<400, timeout: .seconds(30))
+        try await c.download(0..<400, timeout: .seconds(120))
         _ = try await a.append(contentsOf: (400..<450).map { testBlock($0) })
-        try await c.download(0..<450, timeout: .seconds(30))
+        try await c.download(0..<450, timeout: .seconds(120))
         #expect(try await allBlocks(c) == allBlocks(a))
         for task in tasks { task.cancel() }
         for task in tasks { _ = try await task.value.get() }

@@ -19,7 +19,7 @@ import Testing
 
     @Test func getWaitsForABlockToArriveAndRegistersItsWant() async throws {
         let (writer, replica) = try await pair(count: 10)
-        async let value = replica.get(7, timeout: .seconds(30))
+        async let value = replica.get(7, timeout: .seconds(120))
         // The want becomes visible to sessions; they would fetch it. Here the test delivers it.
         while !replica.wants.overlaps(7..<8) { try await Task.sleep(for: .milliseconds(1)) }
         try await deliver(7, from: writer, to: replica)
@@ -55,7 +55,7 @@ import Testing
     @Test func downloadBeyondTheLengthWaitsForTheLengthToGrow() async throws {
         let (writer, replica) = try await pair(count: 2)
         for index: UInt64 in 0..<2 { try await deliver(index, from: writer, to: replica) }
-        let task = Task { try await replica.download(0..<3, timeout: .seconds(30)) }
+        let task = Task { try await replica.download(0..<3, timeout: .seconds(120)) }
         _ = try await writer.append([2])
         try await replica.receive(try await writer.proof(for: ProofRequest(block: .init(index: 2, nodes: 0),
                                                                              upgrade: .init(start: 2, length: 1))))
@@ -65,7 +65,7 @@ import Testing
 
     @Test func closingEndsAWait() async throws {
         let (_, replica) = try await pair(count: 3)
-        let task = Task { try await replica.get(1, timeout: .seconds(60)) }
+        let task = Task { try await replica.get(1, timeout: .seconds(120)) }
         try await Task.sleep(for: .milliseconds(20))
         try await replica.close()
         await #expect { _ = try await task.value } throws: { ($0 as? HypercoreError)?.code == .closed }

@@ -19,7 +19,8 @@ final class InteropPeer: @unchecked Sendable {
     init(_ arguments: [String]) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.script] + arguments
+        // A patient peer: a starved test machine must not turn a slow exchange into a timeout.
+        process.arguments = ["python3", Self.script] + arguments + ["--timeout", "150"]
         let out = Pipe()
         stderrPipe = Pipe()
         process.standardOutput = out
@@ -29,7 +30,7 @@ final class InteropPeer: @unchecked Sendable {
     }
 
     /// Reads the next JSON line from the peer's stdout (blocking, on a background thread), within `timeout`.
-    func nextLine(timeout: Duration = .seconds(60)) async throws -> [String: Any] {
+    func nextLine(timeout: Duration = .seconds(180)) async throws -> [String: Any] {
         let handle = stdout
         let line: String? = try await withThrowingTaskGroup(of: String?.self) { group in
             group.addTask {
@@ -60,7 +61,7 @@ final class InteropPeer: @unchecked Sendable {
     }
 
     /// Waits for the peer to exit (killing it after `timeout`); returns its exit status.
-    func wait(timeout: Duration = .seconds(60)) async -> Int32 {
+    func wait(timeout: Duration = .seconds(180)) async -> Int32 {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))

@@ -5,12 +5,15 @@ import KappaNIO
 import Testing
 
 /// Swift replication against the independent Python peer over TCP, in both roles (spec D.9).
-@Suite(.serialized, .timeLimit(.minutes(3))) struct ReplicationInteropTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct ReplicationInteropTests {
+    /// Keep-alives as JavaScript sends them; an idle timeout long enough for a starved test machine.
+    static let patient = SecretStream.Options(idleTimeout: .seconds(150))
+
     /// Connects to `port` and replicates `feed` with the peer there.
     private func replicate(_ feed: Feed, port: Int, mode: ReplicationMode = .full,
                            options: ReplicationSession.Options = .init()) async throws -> ReplicationSummary {
         try await TCPClient.withConnection(host: "127.0.0.1", port: port) { connection in
-            try await SecretStream.withSecretStream(over: connection, isInitiator: true, identity: .random()) { stream in
+            try await SecretStream.withSecretStream(over: connection, isInitiator: true, identity: .random(), options: Self.patient) { stream in
                 let session = ReplicationSession(stream: stream, options: options)
                 try await session.add(feed, mode: mode)
                 return try await session.run()
@@ -62,7 +65,7 @@ import Testing
         let replica = try Feed.replica(key: key)
         let port = try #require(info["port"] as? Int)
         let session = Task { try await replicate(replica, port: port, options: .init(live: true)) }
-        try await replica.download(0..<UInt64(finalLength), timeout: .seconds(60))
+        try await replica.download(0..<UInt64(finalLength), timeout: .seconds(120))
         session.cancel()
         _ = try await session.value
         #expect(await replica.treeHash.description == info["finalTreeHash"] as? String)
@@ -79,7 +82,7 @@ import Testing
                                          "--expect-tree", treeHash, "--expect-length", "1000"])
             let serving = Task {
                 try await server.serve { connection in
-                    try await SecretStream.withSecretStream(over: connection, isInitiator: false, identity: .random()) { stream in
+                    try await SecretStream.withSecretStream(over: connection, isInitiator: false, identity: .random(), options: Self.patient) { stream in
                         let session = ReplicationSession(stream: stream)
                         try await session.add(writer)
                         _ = try await session.run()
@@ -103,7 +106,7 @@ import Testing
                                          "--live-until", "80"])
             let serving = Task {
                 try await server.serve { connection in
-                    try await SecretStream.withSecretStream(over: connection, isInitiator: false, identity: .random()) { stream in
+                    try await SecretStream.withSecretStream(over: connection, isInitiator: false, identity: .random(), options: Self.patient) { stream in
                         let session = ReplicationSession(stream: stream, options: .init(live: true))
                         try await session.add(writer)
                         _ = try await session.run()

@@ -81,8 +81,8 @@ extension Feed {
         }
         let verified = try tree.verify(proof, key: key)
         let oldLength = tree.length
-        if let block = verified.block, verified.upgrade == nil, bitfield.get(block.index), verified.nodes.count <= 1 {
-            return nil  // already held, nothing new
+        if let block = verified.block, verified.upgrade == nil, bitfield.get(block.index) {
+            return nil  // already held (another peer delivered it first): nothing new
         }
         if let block = verified.block {
             let newLength = verified.upgrade?.length ?? oldLength

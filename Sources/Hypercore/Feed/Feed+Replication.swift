@@ -151,9 +151,28 @@ extension Feed {
         return (result, claimedElsewhere)
     }
 
-    /// The replication state and whether this feed can upgrade a peer at `remoteLength` (one call per peer).
-    package func peerStatus(remoteLength: UInt64, remoteFork: UInt64) -> (status: ReplicationStatus, canUpgrade: Bool) {
+    /// The replication state, whether this feed can upgrade a peer at `remoteLength`, and the runs of blocks
+    /// it holds (at most `maxRuns`; `nil` when there are more) — one call per peer and pass.
+    package func peerStatus(
+        remoteLength: UInt64, remoteFork: UInt64, maxRuns: Int = 4_096
+    ) -> (status: ReplicationStatus, canUpgrade: Bool, held: [Range<UInt64>]?) {
         let canUpgrade = remoteFork == tree.fork && (remoteLength == 0 || self.canUpgrade(from: remoteLength))
-        return (replicationStatus, canUpgrade)
+        return (replicationStatus, canUpgrade, heldRanges(maxRuns: maxRuns))
+    }
+
+    /// The runs of blocks held below the length, in order; `nil` when there are more than `maxRuns`.
+    package func heldRanges(maxRuns: Int) -> [Range<UInt64>]? {
+        var runs: [Range<UInt64>] = []
+        if contiguous > 0 { runs.append(0..<contiguous) }
+        var i = contiguous
+        let length = tree.length
+        while i < length {
+            guard let start = bitfield.firstIndex(of: true, from: i), start < length else { break }
+            let end = Swift.min(bitfield.firstIndex(of: false, from: start) ?? length, length)
+            guard runs.count < maxRuns else { return nil }
+            runs.append(start..<end)
+            i = end
+        }
+        return runs
     }
 }

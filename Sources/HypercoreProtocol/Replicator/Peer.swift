@@ -45,7 +45,12 @@ final class Peer {
     // What we told the peer.
     var lastSync: SyncMessage?
     var needSync = false
-    var announcedContiguous: UInt64 = 0
+    /// Blocks we told the peer we hold (`range`).
+    var announced = RangeSet()
+    /// Our held blocks as of the last pass (`nil`: too fragmented to list).
+    var held: [Range<UInt64>]? = []
+    /// A `want` was sent and no `bitfield` or `range` has come since.
+    var awaitingWantAnswer = false
 
     // Requests.
     private(set) var inflight: [UInt64: Inflight] = [:]

@@ -74,6 +74,18 @@ struct RangeSet: Sendable, Equatable {
         return result
     }
 
+    /// The parts of `range` that are not in the set, in order.
+    func gaps(in range: Range<UInt64>) -> [Range<UInt64>] {
+        var result: [Range<UInt64>] = []
+        var cursor = range.lowerBound
+        for covered in intersection(range) {
+            if covered.lowerBound > cursor { result.append(cursor..<covered.lowerBound) }
+            cursor = covered.upperBound
+        }
+        if cursor < range.upperBound { result.append(cursor..<range.upperBound) }
+        return result
+    }
+
     private func lastIndex(startingAtOrBefore index: UInt64) -> Int? {
         var low = 0
         var high = ranges.count

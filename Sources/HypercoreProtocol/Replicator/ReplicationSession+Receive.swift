@@ -96,8 +96,10 @@ extension ReplicationSession {
         case .unwant, .extension, .unknown:
             break
         case .bitfield(let bitfield):
+            peer.awaitingWantAnswer = false
             try announce(bitfield, by: peer)
         case .range(let range):
+            peer.awaitingWantAnswer = false
             let (end, overflow) = range.start.addingReportingOverflow(range.length)
             guard !overflow else {
                 throw ReplicationError(.malformedMessage, "feed \(peer.feed.key): range \(range.start)+\(range.length) overflows")

@@ -6,8 +6,9 @@ extension ReplicationSession {
     /// the peer our state, request what we lack, and close the channel when both sides are in sync.
     func update(_ peer: Peer) async throws {
         if !peer.proofs.isEmpty { try await storeProofs(of: peer) }
-        let (status, canUpgrade) = await peer.feed.peerStatus(remoteLength: peer.remoteLength, remoteFork: peer.remoteFork)
+        let (status, canUpgrade, held) = await peer.feed.peerStatus(remoteLength: peer.remoteLength, remoteFork: peer.remoteFork)
         peer.lastStatus = status
+        peer.held = held
         guard peer.paired, let channel = peer.channel, !peer.closed else { return }
         logger.trace("update", metadata: [
             "feed": "\(peer.feed.key)", "length": "\(status.length)", "contiguous": "\(status.contiguousLength)",
@@ -121,10 +122,13 @@ extension ReplicationSession {
             peer.lastSync = sync
             peer.needSync = false
         }
-        if status.contiguousLength > peer.announcedContiguous {
-            send(.range(RangeMessage(start: peer.announcedContiguous,
-                                     length: status.contiguousLength - peer.announcedContiguous)), on: channel)
-            peer.announcedContiguous = status.contiguousLength
+        // What we hold and have not told the peer yet (as JavaScript peers announce each block they get).
+        let runs = peer.held ?? (status.contiguousLength > 0 ? [0..<status.contiguousLength] : [])
+        for run in runs where !peer.announced.contains(run) {
+            for gap in peer.announced.gaps(in: run) {
+                send(.range(RangeMessage(start: gap.lowerBound, length: gap.upperBound - gap.lowerBound)), on: channel)
+                peer.announced.insert(gap)
+            }
         }
     }
 
@@ -186,6 +190,7 @@ extension ReplicationSession {
                 let segmentRange = (index * segment)..<Swift.min((index + 1) * segment, end)
                 if !peer.remoteHas.contains(segmentRange.clamped(to: start..<end)), peer.wantedSegments.insert(index).inserted {
                     send(.want(WantMessage(start: index * segment, length: segment)), on: channel)
+                    peer.awaitingWantAnswer = true
                 }
                 start = (index + 1) * segment
             }
@@ -197,7 +202,7 @@ extension ReplicationSession {
     /// True when we hold everything the peer offered for `peer`'s feed (as far as this session knows).
     func isLocallyComplete(_ peer: Peer) -> Bool {
         guard peer.synced || peer.closed else { return false }
-        if !peer.inflight.isEmpty || !peer.proofs.isEmpty { return false }
+        if !peer.inflight.isEmpty || !peer.proofs.isEmpty || (peer.awaitingWantAnswer && !peer.closed) { return false }
         let status = peer.lastStatus
         let upgradeOffered = peer.remoteCanUpgrade && peer.remoteLength > status.length && peer.remoteFork == status.fork
         if upgradeOffered && !peer.closed { return false }
@@ -207,7 +212,8 @@ extension ReplicationSession {
     /// True when the peer holds everything we offer (it said so with `range`s), or does not download.
     private func isRemotelyComplete(_ peer: Peer, status: Feed.ReplicationStatus) -> Bool {
         if !peer.remoteDownloading { return true }
-        return peer.remoteLength >= status.length && peer.remoteHas.contains(0..<status.contiguousLength)
+        guard peer.remoteLength >= status.length, let held = peer.held else { return false }
+        return held.allSatisfy { peer.remoteHas.contains($0) }
     }
 }
 

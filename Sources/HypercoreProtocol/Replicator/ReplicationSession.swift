@@ -65,6 +65,7 @@ public actor ReplicationSession {
     var totalInflight: Int { peers.reduce(0) { $0 + $1.inflightBlocks } }
     var started = false
     var finished = false
+    var closedLocally = false
     /// Frames produced outside a pass (by ``add(_:mode:)`` during ``run()``), sent with the next pass.
     var pendingFrames: [[UInt8]] = []
     /// Observers registered on feeds' change signals, removed when the session ends.
@@ -101,6 +102,7 @@ public actor ReplicationSession {
 
     /// Ends ``run()``: channels are closed and the connection too.
     public func close() {
+        closedLocally = true
         inbox.close()
     }
 
@@ -115,6 +117,9 @@ public actor ReplicationSession {
         let result: Result<ReplicationSummary, any Error>
         do {
             result = .success(try await replicate())
+        } catch where Task.isCancelled || closedLocally {
+            // Ending a session by cancelling it or calling close() is not a failure, whatever the stream said.
+            result = .success(summary())
         } catch {
             result = .failure(error)
         }
