@@ -224,6 +224,24 @@ import KappaTesting
         await #expect(throws: HypercoreError.self) { try await writer.proof(for: ProofRequest(fork: 2, block: .init(index: 1, nodes: 0))) }
     }
 
+    /// A peer's request may hold any 64-bit numbers: those no tree can answer throw, never trap (found by
+    /// `ReplicationTamperTests`: an upgrade start of `UInt64.max` overflowed `2 * start`).
+    @Test func requestsWithOutOfRangeNumbersThrow() async throws {
+        let writer = try await Self.writer(10)
+        let requests = [
+            ProofRequest(upgrade: .init(start: .max, length: 1)),
+            ProofRequest(upgrade: .init(start: 1 << 63, length: 1 << 63)),
+            ProofRequest(upgrade: .init(start: 0, length: .max)),
+            ProofRequest(upgrade: .init(start: 5, length: .max - 2)),
+            ProofRequest(block: .init(index: 3, nodes: 0), upgrade: .init(start: .max, length: 2)),
+            ProofRequest(hash: .init(index: .max, nodes: 0)),
+            ProofRequest(hash: .init(index: (1 << 63) - 1, nodes: .max)),
+        ]
+        for request in requests {
+            await #expect(throws: HypercoreError.self, "\(request)") { try await writer.proof(for: request) }
+        }
+    }
+
     @Test func replicaPersistsDownloads() async throws {
         try await withTemporaryDirectory { dir in
             let writer = try await Self.writer(30)
