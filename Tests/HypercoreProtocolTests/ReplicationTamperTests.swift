@@ -314,6 +314,33 @@ struct ReplicationTamperTests {
         }
     }
 
+    @Test func dataForABlockThatWasNotRequestedIsNotStored() async throws {
+        let fixture = try await TamperFixture.shared.value
+        var script = try await ScriptedDownload(fixture)
+        // Only block 0 is announced, so only block 0 is requested (request 2).
+        let hello: [HypercoreMessage] = [
+            .sync(SyncMessage(flags: [.canUpgrade, .uploading], fork: 0, length: Self.n, remoteLength: 0)),
+            .range(RangeMessage(start: 0, length: 1)),
+        ]
+        var huge = script.blocks[7]
+        huge.block!.index = .max
+        let answers: [HypercoreMessage] = [
+            .data(DataMessage(requestId: 2, script.blocks[0])),
+            .data(DataMessage(requestId: 2, script.blocks[5])),  // the same request answered twice
+            .data(DataMessage(requestId: 2, huge)),
+            .data(DataMessage(requestId: 99, script.blocks[6])),  // a request never sent
+            .data(DataMessage(requestId: 0, script.blocks[7])),  // unsolicited
+            .data(DataMessage(requestId: 1, script.blocks[8])),  // the upgrade request, answered already
+        ]
+        let replica = try await fixture.makeReplica(.fullDownload)
+        let result = await replay(script.frames(hello: hello, blocks: answers), to: replica)
+        #expect(endingProblems(result) == [])
+        #expect(await replica.has(0))
+        for i in 1..<UInt64(TamperFixture.blockCount) { #expect(!(await replica.has(i)), "block \(i)") }
+        #expect(await fixture.replicaProblems(replica) == [])
+        #expect(await fixture.cleanSessionProblems(replica, after: .fullDownload) == [])
+    }
+
     @Test func proofsWithIndexesOrSizesNoTreeHasEndWithInvalidProof() async throws {
         let fixture = try await TamperFixture.shared.value
         var script = try await ScriptedDownload(fixture)

@@ -26,11 +26,15 @@ extension ReplicationSession {
     // MARK: Storing
 
     private func storeProofs(of peer: Peer) async throws {
-        let batch = peer.proofs
+        let received = peer.proofs
         peer.proofs.removeAll()
         var blocks: [UInt64] = []
-        for (id, proof) in batch {
+        // Only the first answer to each request is verified and stored; another answer to the same request in
+        // this batch was not asked for.
+        var batch: [(requestId: UInt64, proof: Proof)] = []
+        for (id, proof) in received {
             guard let request = peer.removeInflight(id) else { continue }
+            batch.append((id, proof))
             if let block = request.block {
                 blocks.append(block)
             }
