@@ -341,6 +341,28 @@ struct ReplicationTamperTests {
         #expect(await fixture.cleanSessionProblems(replica, after: .fullDownload) == [])
     }
 
+    @Test func anAnswerWithoutTheBlockAskedForEndsTheSessionAndStoresNothing() async throws {
+        let fixture = try await TamperFixture.shared.value
+        var script = try await ScriptedDownload(fixture)
+        let hash = try await fixture.writer.proof(for: ProofRequest(hash: .init(index: 1, nodes: 0)))
+        let answers: [(String, DataMessage)] = [
+            ("nothing", DataMessage(requestId: 2)),
+            ("a tree node", DataMessage(requestId: 2, hash)),
+            ("an upgrade", DataMessage(requestId: 2, script.upgrade)),
+        ]
+        for (what, answer) in answers {
+            let replica = try await fixture.makeReplica(.fullDownload)
+            let changes = Mutex(0)
+            replica.onChange { changes.withLock { $0 += 1 } }
+            let result = await replay(script.frames(blocks: [.data(answer)]), to: replica)
+            #expect(Self.code(result) == .protocolViolation, "\(what): \(String(describing: result))")
+            // The upgrade is the only change: nothing is written for the answer.
+            #expect(changes.withLock { $0 } == 1, "\(what)")
+            #expect(!(await replica.has(0)), "\(what)")
+            #expect(await fixture.replicaProblems(replica) == [], "\(what)")
+        }
+    }
+
     @Test func proofsWithIndexesOrSizesNoTreeHasEndWithInvalidProof() async throws {
         let fixture = try await TamperFixture.shared.value
         var script = try await ScriptedDownload(fixture)

@@ -39,11 +39,12 @@ extension ReplicationSession {
                 blocks.append(block)
             }
             if request.upgrade { peer.upgradeInflight = false }
-            // An answer that carries another block than the one asked for is not stored.
-            if let block = proof.block?.index, block != request.block {
+            // An answer that carries another block than the one asked for (or none) is not stored.
+            if proof.block?.index != request.block {
                 peer.feed.claims.release(blocks)
+                let answer = proof.block.map { "block \($0.index)" } ?? "no block"
                 throw ReplicationError(.protocolViolation,
-                                       "feed \(peer.feed.key): the peer answered request \(id) with block \(block)")
+                                       "feed \(peer.feed.key): the peer answered request \(id) with \(answer)")
             }
         }
         defer { peer.feed.claims.release(blocks) }
