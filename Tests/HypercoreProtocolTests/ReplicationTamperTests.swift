@@ -601,6 +601,49 @@ struct ReplicationTamperTests {
         #expect(await fixture.cleanSessionProblems(replica, after: nil) == [])
     }
 
+    @Test func cancelsDropTheRequestsBeforeThemAndAFloodOfThemStaysCheap() async throws {
+        let fixture = try await TamperFixture.shared.value
+        // Request 2 is cancelled, then its id is reused (hypercore reuses freed ids) for another block; a cancel
+        // for an id never sent does nothing.
+        let messages: [HypercoreMessage] = [
+            .request(RequestMessage(id: 1, block: .init(index: 1, nodes: 0))),
+            .request(RequestMessage(id: 2, block: .init(index: 2, nodes: 0))),
+            .request(RequestMessage(id: 3, block: .init(index: 3, nodes: 0))),
+            .cancel(CancelMessage(requestId: 2)),
+            .cancel(CancelMessage(requestId: 9)),
+            .request(RequestMessage(id: 2, block: .init(index: 7, nodes: 0))),
+        ]
+        let (result, answers) = try await serve(fixture.writer, [messages])
+        #expect(endingProblems(result) == [])
+        let data = Self.data(answers)
+        #expect(Set(data.keys) == [1, 2, 3])
+        #expect(data[2]?.block?.index == 7)
+        // 4,000 requests and 40,000 cancels of ids never sent in one frame: each cancel used to scan the queued
+        // requests (27 s here); now each costs the same whatever is queued.
+        let requests: [HypercoreMessage] = (0..<4_000).map {
+            .request(RequestMessage(id: UInt64($0 + 1), block: .init(index: 0, nodes: 0)))
+        }
+        let cancels: [HypercoreMessage] = (0..<40_000).map {
+            .cancel(CancelMessage(requestId: UInt64($0 % 8_000 + 10_000)))
+        }
+        let flood = requests + cancels
+        let start = ContinuousClock.now
+        let (flooded, floodAnswers) = try await serve(fixture.writer, [flood])
+        let elapsed = ContinuousClock.now - start
+        #expect(endingProblems(flooded) == [])
+        #expect(Self.data(floodAnswers).count == 4_000)
+        #expect(elapsed < .seconds(10), "\(elapsed)")
+        // More distinct cancels in one batch than requests may be queued end the session.
+        var options = lockstepOptions
+        options.maxQueuedRequests = 16
+        let one: [HypercoreMessage] = [.request(RequestMessage(id: 1, block: .init(index: 0, nodes: 0)))]
+        let distinct: [HypercoreMessage] = (0..<17).map { .cancel(CancelMessage(requestId: UInt64($0 + 100))) }
+        let many = one + distinct
+        let (tooMany, _) = try await serve(fixture.writer, [many], options: options)
+        #expect(Self.code(tooMany) == .tooManyRequests)
+        #expect(await fixture.writerProblems() == [])
+    }
+
     // MARK: Helpers
 
     /// Replays `requests` to a fresh session serving the writer; returns what it sent.

@@ -60,6 +60,10 @@ final class Peer {
     // Received and not yet handled (handled once per batch of events).
     var proofs: [(requestId: UInt64, proof: Proof)] = []
     var requests: [RequestMessage] = []
+    /// Cancels received since ``requests`` were last served: per request id, how many of ``requests`` had
+    /// arrived when its latest cancel did. Those with the id are dropped when served; a later request may
+    /// reuse the id (hypercore reuses freed ids).
+    var cancels: [UInt64: Int] = [:]
     var wants: [WantMessage] = []
 
     // Counters.

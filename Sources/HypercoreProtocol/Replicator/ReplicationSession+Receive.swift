@@ -72,7 +72,12 @@ extension ReplicationSession {
             }
             peer.requests.append(request)
         case .cancel(let cancel):
-            peer.requests.removeAll { $0.id == cancel.requestId }
+            // Applied when the requests are served: a flood of cancels must not cost a scan of the queue each.
+            guard !peer.requests.isEmpty else { break }  // nothing queued to cancel
+            guard peer.cancels.count < options.maxQueuedRequests || peer.cancels[cancel.requestId] != nil else {
+                throw ReplicationError(.tooManyRequests, "the peer sent too many cancels for feed \(peer.feed.key)")
+            }
+            peer.cancels[cancel.requestId] = peer.requests.count
         case .data(let data):
             // Answers to requests we did not send (or gave up on) are ignored, never stored.
             guard data.requestId != 0, peer.inflight[data.requestId] != nil else { return }

@@ -65,8 +65,15 @@ extension ReplicationSession {
     // MARK: Serving
 
     private func serve(_ peer: Peer, on channel: Protomux.Channel) async {
-        let requests = peer.requests
+        var requests = peer.requests
+        if !peer.cancels.isEmpty {
+            let cancels = peer.cancels
+            requests = requests.enumerated().compactMap { i, request in
+                cancels[request.id].map { i < $0 } == true ? nil : request
+            }
+        }
         peer.requests.removeAll()
+        peer.cancels.removeAll()
         // Seeks and manifests are not served here (compat cores, spec D.4); such requests get noData.
         let answerable = requests.map { $0.seek == nil }
         let proofs = await peer.feed.proofs(for: requests.map(\.proofRequest))
