@@ -1,0 +1,225 @@
+import Foundation
+import Testing
+import Hypercore
+import HypercoreProtocol
+import KappaTesting
+@testable import KappaCore
+
+/// Two databases replicate over one in-process connection: the `kappa/feeds` exchange, then the feeds.
+@Suite(.timeLimit(.minutes(3))) struct KappaReplicationTests {
+    static let sharedKey = try! Bytes32([UInt8](repeating: 7, count: 32))
+
+    static func database(sharedKey: Bytes32 = sharedKey, options: KappaOptions = KappaOptions()) async throws
+        -> (Kappa<Int>, SumView)
+    {
+        var options = options
+        options.sharedKey = sharedKey
+        let core = try await Kappa<Int>(storage: .memory, options: options)
+        let sum = SumView()
+        try await core.use("sum", sum)
+        return (core, sum)
+    }
+
+    /// Replicates `a` (initiator) with `b` over an in-process pair; each side's result.
+    static func replicate(_ a: Kappa<Int>, _ b: Kappa<Int>, live: Bool = false)
+        async -> (Result<ReplicationSummary, any Error>, Result<ReplicationSummary, any Error>)
+    {
+        let (left, right) = InProcessStream.pair()
+        async let l = result { try await a.replicate(over: left, isInitiator: true, live: live) }
+        async let r = result { try await b.replicate(over: right, isInitiator: false, live: live) }
+        return await (l, r)
+    }
+
+    static func result<T>(_ body: () async throws -> T) async -> Result<T, any Error> {
+        do { return .success(try await body()) } catch { return .failure(error) }
+    }
+
+    static func received(_ summary: ReplicationSummary) -> Int { summary.feeds.reduce(0) { $0 + $1.blocksReceived } }
+
+    @Test func twoDatabasesEndWithAllFeedsAndTheirViewsSeeEverything() async throws {
+        let (a, sumA) = try await Self.database()
+        let (b, sumB) = try await Self.database()
+        let a1 = try await a.writer("one")
+        let a2 = try await a.writer("two")
+        let b1 = try await b.writer("one")
+        try await a1.append(contentsOf: Array(1...100))
+        try await a2.append(contentsOf: Array(repeating: 1000, count: 20))
+        try await b1.append(contentsOf: Array(repeating: 5, count: 50))
+        let total = (1...100).reduce(0, +) + 20 * 1000 + 50 * 5
+
+        let (left, right) = await Self.replicate(a, b)
+        let summaryA = try left.get()
+        let summaryB = try right.get()
+        #expect(Self.received(summaryA) == 50)
+        #expect(Self.received(summaryB) == 120)
+        #expect(summaryA.feeds.allSatisfy(\.isComplete) && summaryB.feeds.allSatisfy(\.isComplete))
+
+        let keys = Set([a1.key, a2.key, b1.key])
+        #expect(Set(await a.feeds().map(\.key)) == keys)
+        #expect(Set(await b.feeds().map(\.key)) == keys)
+        try await a.ready()
+        try await b.ready()
+        #expect(try sumA.value == total && sumB.value == total)
+        #expect(try sumA.count == 170 && sumB.count == 170)
+
+        // Writer names resolve to local feeds only; a remote feed is read-only.
+        #expect(await a.writerNames() == ["one", "two"])
+        #expect(await b.writerNames() == ["one"])
+        #expect(try await b.writer("one").key == b1.key)
+        #expect(try await a.writer("one").key == a1.key)
+        let bTwo = try await b.writer("two")
+        #expect(bTwo.key != a2.key)
+        #expect(await b.feed(a1.key)?.writable == false)
+        try await a.close()
+        try await b.close()
+    }
+
+    @Test func replicatingAgainTransfersOnlyWhatIsNew() async throws {
+        let (a, sumA) = try await Self.database()
+        let (b, sumB) = try await Self.database()
+        let a1 = try await a.writer("a")
+        let b1 = try await b.writer("b")
+        try await a1.append(contentsOf: Array(repeating: 1, count: 30))
+        try await b1.append(contentsOf: Array(repeating: 2, count: 40))
+        let first = await Self.replicate(a, b)
+        _ = try (first.0.get(), first.1.get())
+
+        try await a1.append(contentsOf: Array(repeating: 10, count: 5))
+        try await b1.append(contentsOf: Array(repeating: 20, count: 7))
+        let (left, right) = await Self.replicate(a, b)
+        #expect(Self.received(try left.get()) == 7)
+        #expect(Self.received(try right.get()) == 5)
+        try await a.ready()
+        try await b.ready()
+        let total = 30 + 80 + 50 + 140
+        #expect(try sumA.value == total && sumB.value == total)
+        #expect(try sumA.count == 82 && sumB.count == 82)
+
+        // Nothing new: nothing moves, and the views stay as they are.
+        let (again, againB) = await Self.replicate(a, b)
+        #expect(try Self.received(again.get()) == 0)
+        #expect(try Self.received(againB.get()) == 0)
+        #expect(await a.feeds().count == 2)
+        #expect(await b.feeds().count == 2)
+        try await a.close()
+        try await b.close()
+    }
+
+    @Test func twoEmptyDatabasesReplicate() async throws {
+        let (a, _) = try await Self.database()
+        let (b, _) = try await Self.database()
+        let (left, right) = await Self.replicate(a, b)
+        #expect(try left.get().feeds.isEmpty && right.get().feeds.isEmpty)
+        try await a.close()
+        try await b.close()
+    }
+
+    @Test func aDatabaseWithAnotherSharedKeyLearnsNoFeed() async throws {
+        let (a, sumA) = try await Self.database()
+        let (b, sumB) = try await Self.database(sharedKey: Bytes32([UInt8](repeating: 8, count: 32)))
+        let a1 = try await a.writer("a")
+        try await a1.append(contentsOf: [1, 2, 3])
+        let b1 = try await b.writer("b")
+        try await b1.append(4)
+
+        let (left, right) = await Self.replicate(a, b)
+        for result in [left, right] {
+            #expect(throws: ReplicationError.self) { try result.get() }
+            if case .failure(let error as ReplicationError) = result { #expect(error.code == .channelRejected) }
+        }
+        #expect(await a.feeds().map(\.key) == [a1.key])
+        #expect(await b.feeds().map(\.key) == [b1.key])
+
+        // Both keep working.
+        try await a1.append(10)
+        try await b1.append(20)
+        try await a.ready()
+        try await b.ready()
+        #expect(try sumA.value == 16 && sumB.value == 24)
+        try await a.close()
+        try await b.close()
+    }
+
+    @Test func aPeerOfferingTooManyFeedsEndsTheSessionAndTheDatabaseKeepsWorking() async throws {
+        let (a, _) = try await Self.database()
+        let (b, sumB) = try await Self.database(options: KappaOptions(maxFeedsFromPeer: 1))
+        for name in ["x", "y"] { try await a.writer(name).append(1) }
+        let b1 = try await b.writer("b")
+        try await b1.append(5)
+
+        let (_, right) = await Self.replicate(a, b)
+        #expect(throws: KappaError.self) { try right.get() }
+        if case .failure(let error as KappaError) = right { #expect(error.code == .tooManyFeeds) }
+        #expect(await b.feeds().map(\.key) == [b1.key])
+        try await b1.append(6)
+        try await b.ready()
+        #expect(try sumB.value == 11)
+        try await a.close()
+        try await b.close()
+    }
+
+    @Test func closingTheDatabaseEndsALiveSession() async throws {
+        let (a, _) = try await Self.database()
+        let (b, sumB) = try await Self.database()
+        let a1 = try await a.writer("a")
+        try await a1.append(contentsOf: [1, 2, 3])
+        let (left, right) = InProcessStream.pair()
+        let sideA = Task { try await a.replicate(over: left, isInitiator: true, live: true) }
+        let sideB = Task { try await b.replicate(over: right, isInitiator: false, live: true) }
+        // Live: an append after the feed was learned still arrives.
+        while await b.feed(a1.key) == nil { try await Task.sleep(for: .milliseconds(10)) }
+        try await a1.append(4)
+        while await b.feed(a1.key)?.contiguousLength != 4 { try await Task.sleep(for: .milliseconds(10)) }
+        try await b.ready()
+        #expect(try sumB.value == 10)
+
+        try await a.close()
+        _ = await sideA.result
+        #expect(a.sessions.count == 0)
+        // The peer's connection ended with it.
+        _ = await sideB.result
+        #expect(b.sessions.count == 0)
+        try await b.close()
+    }
+
+    @Test func cancellingTheCallerEndsTheSession() async throws {
+        let (a, _) = try await Self.database()
+        let (b, _) = try await Self.database()
+        try await a.writer("a").append(1)
+        let (left, right) = InProcessStream.pair()
+        let sideA = Task { try await a.replicate(over: left, isInitiator: true, live: true) }
+        let sideB = Task { try await b.replicate(over: right, isInitiator: false, live: true) }
+        while await b.feeds().isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        sideB.cancel()
+        _ = await sideB.result
+        _ = await sideA.result
+        #expect(a.sessions.count == 0 && b.sessions.count == 0)
+        try await a.close()
+        try await b.close()
+    }
+
+    @Test func theSharedKeyAndIdentityPersist() async throws {
+        try await withTemporaryDirectory { dir in
+            let path = dir.path
+            let (sharedKey, identity) = try await Kappa<Int>.withCore(at: path) { core in
+                (core.sharedKey, core.identityKey)
+            }
+            try await Kappa<Int>.withCore(at: path, options: KappaOptions(sharedKey: sharedKey)) { core in
+                #expect(core.sharedKey == sharedKey && core.identityKey == identity)
+            }
+            await #expect(throws: KappaError.self) {
+                try await Kappa<Int>(path: path, options: KappaOptions(sharedKey: Self.sharedKey))
+            }
+        }
+        let a = try await Kappa<Int>(storage: .memory)
+        let b = try await Kappa<Int>(storage: .memory)
+        #expect(a.sharedKey != b.sharedKey && a.identityKey != b.identityKey)
+        try await a.close()
+        try await b.close()
+    }
+
+    @Test func invalidFeedKeysAreRefused() {
+        #expect(!FeedExchange.isValidKey(.zero))
+        #expect(FeedExchange.isValidKey(KeyPair.random().publicKey))
+    }
+}
