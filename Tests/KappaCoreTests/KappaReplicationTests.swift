@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import Hypercore
 import HypercoreProtocol
@@ -221,5 +222,98 @@ import KappaTesting
     @Test func invalidFeedKeysAreRefused() {
         #expect(!FeedExchange.isValidKey(.zero))
         #expect(FeedExchange.isValidKey(KeyPair.random().publicKey))
+    }
+}
+
+/// The `kappa/feeds` handler alone: the capability and the checks on each message.
+@Suite(.timeLimit(.minutes(1))) struct FeedExchangeTests {
+    /// Counts what the exchange asked of its database.
+    final class Calls: Sendable {
+        let state = Mutex<(listed: Int, added: [PublicKey])>((0, []))
+    }
+
+    static let hash = [UInt8](repeating: 3, count: 64)
+    static let initiator = SessionConnection(isInitiator: true, handshakeHash: hash)
+    static let responder = SessionConnection(isInitiator: false, handshakeHash: hash)
+
+    static func exchange(sharedKey: Bytes32 = KappaReplicationTests.sharedKey, feeds: [Feed] = [], calls: Calls = Calls(),
+                         maxFeedsPerMessage: Int = 16) -> FeedExchange {
+        FeedExchange(sharedKey: sharedKey, live: false, maxFeedsPerMessage: maxFeedsPerMessage, maxFeedsFromPeer: 64,
+                     database: .init(
+                        feeds: { calls.state.withLock { $0.listed += 1 }; return feeds },
+                        feed: { key in feeds.first { $0.key == key } },
+                        addRemote: { key in
+                            calls.state.withLock { $0.added.append(key) }
+                            return try Feed.replica(key: key)
+                        }))
+    }
+
+    static func have(_ keys: [PublicKey], count: Int? = nil) -> [UInt8] {
+        var e = CompactEncoder()
+        e.uint(count ?? keys.count)
+        for key in keys { e.fixed32(key); e.uint(UInt64(1)) }
+        return e.bytes
+    }
+
+    static func sent(_ actions: [SessionChannelAction]) -> [UInt64] {
+        actions.compactMap { if case .send(let type, _) = $0 { type } else { nil } }
+    }
+
+    @Test func aPeerThatProvesTheSharedKeyGetsTheOfferAndOneThatDoesNotGetsNothing() async throws {
+        let feed = try Feed.create()
+        let calls = Calls()
+        let local = Self.exchange(feeds: [feed], calls: calls)
+        let peer = Self.exchange()
+        let proof = await peer.openHandshake(Self.initiator)
+        let actions = try await local.opened(remoteHandshake: proof, Self.responder)
+        #expect(Self.sent(actions) == [FeedExchange.MessageType.have.rawValue])
+
+        let strangerCalls = Calls()
+        let guarded = Self.exchange(feeds: [feed], calls: strangerCalls)
+        let stranger = Self.exchange(sharedKey: try Bytes32([UInt8](repeating: 9, count: 32)))
+        let forged = await stranger.openHandshake(Self.initiator)
+        await #expect { _ = try await guarded.opened(remoteHandshake: forged, Self.responder) } throws: { error in
+            (error as? ReplicationError)?.code == .invalidCapability
+        }
+        // The capability of the wrong role does not pass either.
+        let ownRole = await peer.openHandshake(Self.responder)
+        await #expect(throws: ReplicationError.self) { _ = try await guarded.opened(remoteHandshake: ownRole, Self.responder) }
+        #expect(strangerCalls.state.withLock { $0.listed } == 0)
+        #expect(calls.state.withLock { $0.listed } == 1)
+    }
+
+    @Test func malformedAndExcessiveMessagesEndTheExchangeAndAddNothing() async throws {
+        let calls = Calls()
+        let exchange = Self.exchange(calls: calls, maxFeedsPerMessage: 2)
+        _ = try await exchange.opened(remoteHandshake: await Self.exchange().openHandshake(Self.initiator), Self.responder)
+        let good = KeyPair.random().publicKey
+        let have = FeedExchange.MessageType.have.rawValue
+        // An invalid key (not a curve point) among valid ones.
+        await #expect { _ = try await exchange.received(type: have, payload: Self.have([good, .zero])) } throws: { error in
+            (error as? ReplicationError)?.code == .malformedMessage
+        }
+        // More keys than a message may hold, whatever follows.
+        await #expect { _ = try await exchange.received(type: have, payload: Self.have([], count: 3)) } throws: { error in
+            (error as? KappaError)?.code == .tooManyFeeds
+        }
+        // Truncated.
+        await #expect(throws: ReplicationError.self) {
+            _ = try await exchange.received(type: have, payload: Array(Self.have([good]).dropLast(2)))
+        }
+        // A want for a feed never offered, and a done counting haves never sent.
+        var want = CompactEncoder()
+        want.uint(1)
+        want.fixed32(good)
+        await #expect { _ = try await exchange.received(type: FeedExchange.MessageType.want.rawValue, payload: want.bytes) } throws: { error in
+            (error as? ReplicationError)?.code == .protocolViolation
+        }
+        await #expect(throws: ReplicationError.self) {
+            _ = try await exchange.received(type: FeedExchange.MessageType.done.rawValue, payload: [5])
+        }
+        #expect(calls.state.withLock { $0.added }.isEmpty)
+        // A well-formed offer is taken: the feed is added and asked for.
+        let actions = try await exchange.received(type: have, payload: Self.have([good]))
+        #expect(Self.sent(actions) == [FeedExchange.MessageType.want.rawValue])
+        #expect(calls.state.withLock { $0.added } == [good])
     }
 }

@@ -35,6 +35,12 @@ package struct SessionConnection: Sendable {
     package var isInitiator: Bool
     /// The connection's handshake hash (capabilities are bound to it).
     package var handshakeHash: [UInt8]
+
+    /// Describes a connection.
+    package init(isInitiator: Bool, handshakeHash: [UInt8]) {
+        self.isInitiator = isInitiator
+        self.handshakeHash = handshakeHash
+    }
 }
 
 /// What a ``SessionChannelHandler`` asks its session to do.

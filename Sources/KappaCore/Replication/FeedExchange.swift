@@ -197,9 +197,9 @@ actor FeedExchange: SessionChannelHandler {
     // MARK: Messages
 
     private func receiveHave(_ payload: [UInt8]) async throws -> [SessionChannelAction] {
-        let limit = maxFeedsPerMessage
+        try checkCount(payload, "have")
         let offers = try decode(payload, "have") { (d: inout CompactDecoder) throws(HypercoreError) -> [(PublicKey, UInt64)] in
-            let n = try d.count(limit: limit)
+            let n = try d.count()
             var out: [(PublicKey, UInt64)] = []
             out.reserveCapacity(n)
             for _ in 0..<n { out.append((try d.fixed32(), try d.uint())) }
@@ -242,9 +242,9 @@ actor FeedExchange: SessionChannelHandler {
     }
 
     private func receiveWant(_ payload: [UInt8]) throws -> [SessionChannelAction] {
-        let limit = maxFeedsPerMessage
+        try checkCount(payload, "want")
         let keys = try decode(payload, "want") { (d: inout CompactDecoder) throws(HypercoreError) -> [PublicKey] in
-            let n = try d.count(limit: limit)
+            let n = try d.count()
             var out: [PublicKey] = []
             out.reserveCapacity(n)
             for _ in 0..<n { out.append(try d.fixed32()) }
@@ -267,6 +267,14 @@ actor FeedExchange: SessionChannelHandler {
             if await feed.contiguousLength < length { return false }
         }
         return true
+    }
+
+    /// Refuses a `have` or `want` listing more keys than ``KappaOptions/maxFeedsPerMessage`` before decoding it.
+    private func checkCount(_ payload: [UInt8], _ name: String) throws {
+        let count = try decode(payload, name) { (d: inout CompactDecoder) throws(HypercoreError) -> UInt64 in try d.uint() }
+        guard count <= UInt64(maxFeedsPerMessage) else {
+            throw KappaError(.tooManyFeeds, "the peer's \(name) lists \(count) feeds, more than \(maxFeedsPerMessage) (KappaOptions.maxFeedsPerMessage)")
+        }
     }
 
     private func decode<R>(
