@@ -226,7 +226,11 @@ actor FeedExchange: SessionChannelHandler {
             if let local = await database.feed(key) {
                 feed = local
             } else {
-                feed = try await database.addRemote(key)
+                do {
+                    feed = try await database.addRemote(key)
+                } catch let error as KappaError where error.code == .feedUnavailable {
+                    continue  // known here but damaged: not asked for (reported on `Kappa.errors` when it opened)
+                }
                 wants.append(key)
                 learned.append(key)
             }
