@@ -219,6 +219,76 @@ import KappaTesting
         try await b.close()
     }
 
+    @Test func feedsTravelThroughAThirdDatabase() async throws {
+        let (a, _) = try await Self.database()
+        let (b, _) = try await Self.database()
+        let (c, sumC) = try await Self.database()
+        try await a.writer("a").append(contentsOf: [1, 2, 3])
+        try await b.writer("b").append(10)
+        try await c.writer("c").append(100)
+        _ = try await Self.replicate(a, b).0.get()
+        let (bc, cb) = await Self.replicate(b, c)
+        _ = try (bc.get(), cb.get())
+        #expect(await c.feeds().count == 3)
+        try await c.ready()
+        #expect(try sumC.value == 116)
+        try await a.close()
+        try await b.close()
+        try await c.close()
+    }
+
+    @Test func aSessionCutMidWayEndsWithAnErrorAndTheNextOneCompletesWithoutDuplicates() async throws {
+        let (a, _) = try await Self.database()
+        let (b, sumB) = try await Self.database()
+        let a1 = try await a.writer("a")
+        try await a1.append(contentsOf: Array(repeating: 1, count: 2_000))
+        let (left, right) = InProcessStream.pair(faults: (.init(cutAfter: 20_000), .none))
+        async let l = Self.result { try await a.replicate(over: left, isInitiator: true) }
+        async let r = Self.result { try await b.replicate(over: right, isInitiator: false) }
+        let (_, cut) = await (l, r)
+        #expect(throws: (any Error).self) { try cut.get() }
+        let partial = await b.feed(a1.key)?.contiguousLength ?? 0
+        #expect(partial < 2_000)
+
+        let (_, resumed) = await Self.replicate(a, b)
+        #expect(Self.received(try resumed.get()) == 2_000 - Int(partial))
+        try await b.ready()
+        #expect(try sumB.value == 2_000 && sumB.count == 2_000)
+        try await a.close()
+        try await b.close()
+    }
+
+    @Test func replicatedFeedsAndViewsPersistOnDisk() async throws {
+        try await withTemporaryDirectory { dirA in
+            try await withTemporaryDirectory { dirB in
+                let options = KappaOptions(sharedKey: Self.sharedKey)
+                let a = try await Kappa<Int>(path: dirA.path, options: options)
+                let b = try await Kappa<Int>(path: dirB.path, options: options)
+                let sumB = SumView()
+                try await b.use("sum", sumB)
+                let a1 = try await a.writer("a")
+                try await a1.append(contentsOf: [5, 6, 7])
+                try await b.writer("b").append(1)
+                let (l, r) = await Self.replicate(a, b)
+                _ = try (l.get(), r.get())
+                try await b.ready()
+                #expect(try sumB.value == 19)
+                try await a.close()
+                try await b.close()
+
+                try await Kappa<Int>.withCore(at: dirB.path) { reopened in
+                    #expect(await reopened.feeds().count == 2)
+                    #expect(await reopened.feed(a1.key)?.contiguousLength == 3)
+                    #expect(await reopened.writerNames() == ["b"])
+                    let sum = SumView()
+                    try await reopened.use("sum", sum)
+                    try await reopened.ready()
+                    #expect(try sum.value == 19)
+                }
+            }
+        }
+    }
+
     @Test func invalidFeedKeysAreRefused() {
         #expect(!FeedExchange.isValidKey(.zero))
         #expect(FeedExchange.isValidKey(KeyPair.random().publicKey))
