@@ -5,6 +5,10 @@ extension ReplicationSession {
     // MARK: Protomux events
 
     func handle(_ event: ProtomuxEvent, dirty: inout Set<ObjectIdentifier>) async throws {
+        if extra != nil, let channel = event.localChannel, isExtraChannel(channel) {
+            try await handleExtra(event, dirty: &dirty)
+            return
+        }
         switch event {
         case .remoteOpened(let open):
             try await answer(open, dirty: &dirty)
@@ -171,6 +175,16 @@ extension ReplicationSession {
                 logger.debug("request timed out", metadata: ["feed": "\(peer.feed.key)", "block": "\(request.block.map(String.init) ?? "upgrade")"])
                 dirty.insert(ObjectIdentifier(peer))
             }
+        }
+    }
+}
+
+extension ProtomuxEvent {
+    /// The local channel the event is about (`nil` for a remote open nobody answered yet).
+    var localChannel: Protomux.Channel? {
+        switch self {
+        case .remoteOpened: nil
+        case .opened(let channel, _), .message(let channel, _, _), .closed(let channel), .rejected(let channel): channel
         }
     }
 }
