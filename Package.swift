@@ -38,7 +38,7 @@ let package = Package(
         ),
         // The fast JSON decoder behind `ValueEncoding.json`: internal to the package, not a product.
         .target(name: "KappaJSON"),
-        .target(name: "KappaCore", dependencies: ["Hypercore", "KappaJSON", "CSQLite"]),
+        .target(name: "KappaCore", dependencies: ["Hypercore", "HypercoreProtocol", "KappaJSON", "CSQLite", "CSodium"]),
         .target(name: "KappaTesting", dependencies: ["Hypercore", "HypercoreProtocol"]),
         // The TCP transport: SwiftNIO connections adapted to `ByteStream`. The only module that imports NIO.
         .target(

@@ -24,10 +24,24 @@ public struct KappaOptions: Sendable {
     /// One memory budget, in bytes, for the cached Merkle tree pages of all feeds together. Default 64 MiB.
     /// (Each open feed also keeps a 64 KiB read-ahead window while it is read sequentially.)
     public var cacheBytes: Int
+    /// The database's 32-byte shared key: only peers that know it can replicate the database. `nil` (the
+    /// default) uses the key stored with the database, or generates one at creation and stores it. A key given
+    /// for an existing database must be the stored one.
+    public var sharedKey: Bytes32?
+    /// The most feed keys a replication peer may put in one `have` or `want` message; more end the session
+    /// with ``KappaError/Code/tooManyFeeds``. Default 1,024.
+    public var maxFeedsPerMessage: Int
+    /// The most feeds a replication peer may offer in one session; more end the session with
+    /// ``KappaError/Code/tooManyFeeds`` before any of the excess is added. Default 65,536.
+    public var maxFeedsFromPeer: Int
 
     /// Creates options.
     public init(durability: Durability = .durable, errorBuffer: Int = 1000, maxOpenFiles: Int? = nil,
-                cacheBytes: Int = 64 << 20) {
+                cacheBytes: Int = 64 << 20, sharedKey: Bytes32? = nil, maxFeedsPerMessage: Int = 1024,
+                maxFeedsFromPeer: Int = 65_536) {
+        self.sharedKey = sharedKey
+        self.maxFeedsPerMessage = maxFeedsPerMessage
+        self.maxFeedsFromPeer = maxFeedsFromPeer
         self.cacheBytes = cacheBytes
         self.durability = durability
         self.errorBuffer = errorBuffer
@@ -86,11 +100,19 @@ public actor Kappa<Value: Codable & Sendable> {
     public nonisolated let encoding: ValueEncoding<Value>
     /// Where the data lives.
     public nonisolated let storage: KappaStorage
+    /// The 32-byte shared key: peers replicate this database only if they know it (see
+    /// ``replicate(over:isInitiator:live:)``). Given in ``KappaOptions/sharedKey`` or generated at creation;
+    /// persisted with the database.
+    public nonisolated let sharedKey: Bytes32
+    /// The database's static key pair for the Noise handshake (its identity on the network); persisted.
+    nonisolated let identity: KeyPair
+    /// The public half of the database's identity: what replication peers see as this database's static key.
+    public nonisolated var identityKey: PublicKey { identity.publicKey }
 
     /// The user-data key under which a local writer's feed keeps its name (so names survive losing the store).
     static var writerNameKey: String { "kappa/writer" }
 
-    private let options: KappaOptions
+    let options: KappaOptions
     private let database: SQLiteDatabase
     /// The feed files' descriptors; for a directory it holds the `LOCK` for as long as any feed file lives.
     private let files: FilePool
@@ -98,6 +120,8 @@ public actor Kappa<Value: Codable & Sendable> {
     /// The tree-page cache budget all feeds share.
     private let cacheBudget: CacheBudget
     private let tasks = OwnedTasks()
+    /// Running replication sessions.
+    nonisolated let sessions = OwnedTasks()
     private var feedsByKey: [PublicKey: Feed] = [:]
     /// Local writer names and their feed keys (whether or not the feed opened).
     private var writers: [String: PublicKey] = [:]
@@ -147,12 +171,14 @@ public actor Kappa<Value: Codable & Sendable> {
             database = try SQLiteDatabase(path: path + "/views.sqlite")
         }
         try database.withConnection { try $0.execute(CoreStore.schema) }
+        (sharedKey, identity) = try Self.loadKeys(database, given: options.sharedKey)
         try await loadFeeds()
     }
 
     deinit {
         // Released without close(): stop what it started. The indexers hold the feeds and the file pool, which
         // holds the lock, so the directory stays locked until they have ended.
+        sessions.cancelAll()
         tasks.cancelAll()
         feedSet.changes.close()
         errorSink.finish()
@@ -260,7 +286,35 @@ public actor Kappa<Value: Codable & Sendable> {
         feedSet.add(feed)
     }
 
-    private func checkOpen() throws {
+    /// The stored shared key and identity, or new ones (`given` for the shared key), stored now.
+    private static func loadKeys(_ database: SQLiteDatabase, given: Bytes32?) throws -> (Bytes32, KeyPair) {
+        try database.withConnection { c in
+            try c.transaction {
+                let stored = try CoreStore.setting(c, CoreStore.sharedKeySetting) {
+                    given?.bytes ?? randomBytes(32)
+                }
+                guard let sharedKey = try? Bytes32(stored) else {
+                    throw KappaError(.store, "the stored shared key is not 32 bytes")
+                }
+                if let given, given != sharedKey {
+                    throw KappaError(.invalidKey, "the database was created with another shared key")
+                }
+                let seed = try CoreStore.setting(c, CoreStore.identitySeedSetting) { randomBytes(32) }
+                do {
+                    return (sharedKey, try KeyPair.fromSeed(seed))
+                } catch {
+                    throw KappaError(.store, "the stored identity seed does not make a key pair", cause: error)
+                }
+            }
+        }
+    }
+
+    private static func randomBytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+
+    func checkOpen() throws {
         if isClosed { throw KappaError(.closed, "the database is closed") }
     }
 
@@ -490,6 +544,9 @@ public actor Kappa<Value: Codable & Sendable> {
     public func close() async throws {
         if isClosed { return }
         isClosed = true
+        // Replication sessions end first: they write to the feeds.
+        sessions.cancelAll()
+        await sessions.waitAll()
         for name in viewOrder { await indexers[name]?.stop() }
         feedSet.changes.close()
         await tasks.waitAll()

@@ -8,6 +8,7 @@ public struct KappaError: Error, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case closed, locked, invalidKey, unknownView, duplicateView, viewFailed, viewNotAttached
             case undecodableEntry, encoding, store, invalidName, invalidPath, damagedFeed, feedUnavailable
+            case tooManyFeeds
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -41,6 +42,10 @@ public struct KappaError: Error, Sendable, CustomStringConvertible {
         public static let damagedFeed = Code(.damagedFeed)
         /// A feed that is known but could not be opened (see ``Kappa/info()``), asked for by writer name or key.
         public static let feedUnavailable = Code(.feedUnavailable)
+        /// A replication peer offered more feeds than the database accepts (``KappaOptions/maxFeedsFromPeer``) or
+        /// put more in one message than ``KappaOptions/maxFeedsPerMessage``; the session ended, the database
+        /// keeps working.
+        public static let tooManyFeeds = Code(.tooManyFeeds)
 
         public var description: String { base.rawValue }
     }

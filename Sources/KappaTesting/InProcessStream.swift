@@ -34,6 +34,7 @@ public final class InProcessStream: ByteStream {
     /// The error a write throws after ``close()`` or a cut.
     public struct StreamClosed: Error, Sendable {}
 
+    /// The bytes the other end writes; ends when it closes, throws ``ConnectionCut`` after a cut.
     public let inbound: AsyncThrowingStream<[UInt8], any Error>
     private let inboundContinuation: AsyncThrowingStream<[UInt8], any Error>.Continuation
     private let state: Mutex<State>
@@ -63,6 +64,8 @@ public final class InProcessStream: ByteStream {
     /// Bytes written through this end so far (after faults, before a cut).
     public var bytesWritten: Int { state.withLock { $0.written } }
 
+    /// Delivers `bytes` to the other end (after this end's faults). Throws ``StreamClosed`` after ``close()``
+    /// and ``ConnectionCut`` when the cut happens.
     public func write(_ bytes: [UInt8]) async throws {
         if let delay = faults.delay { try await Task.sleep(for: delay) }
         enum Outcome { case deliver([UInt8], InProcessStream), cut([UInt8], InProcessStream?), closed }

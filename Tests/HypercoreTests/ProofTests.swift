@@ -241,6 +241,76 @@ import KappaTesting
         await #expect(throws: HypercoreError.self) { try await writer.proof(for: ProofRequest(fork: 2, block: .init(index: 1, nodes: 0))) }
     }
 
+    /// A peer's request may hold any 64-bit numbers: those no tree can answer throw, never trap (found by
+    /// `ReplicationTamperTests`: an upgrade start of `UInt64.max` overflowed `2 * start`).
+    @Test func requestsWithOutOfRangeNumbersThrow() async throws {
+        let writer = try await Self.writer(10)
+        let requests = [
+            ProofRequest(upgrade: .init(start: .max, length: 1)),
+            ProofRequest(upgrade: .init(start: 1 << 63, length: 1 << 63)),
+            ProofRequest(upgrade: .init(start: 0, length: .max)),
+            ProofRequest(upgrade: .init(start: 5, length: .max - 2)),
+            ProofRequest(block: .init(index: 3, nodes: 0), upgrade: .init(start: .max, length: 2)),
+            ProofRequest(hash: .init(index: .max, nodes: 0)),
+            ProofRequest(hash: .init(index: (1 << 63) - 1, nodes: .max)),
+        ]
+        for request in requests {
+            await #expect(throws: HypercoreError.self, "\(request)") { try await writer.proof(for: request) }
+        }
+    }
+
+    /// A proof may hold any 64-bit indexes and sizes: those no tree has are rejected before the verifier does
+    /// arithmetic on them, never trap (found by `ReplicationTamperTests`: a sibling size overflowed the parent's).
+    @Test func proofsWithOutOfRangeIndexesOrSizesAreRejected() async throws {
+        let writer = try await Self.writer(20)
+        let fresh = try await writer.proof(
+            for: ProofRequest(block: .init(index: 3, nodes: 0), upgrade: .init(start: 0, length: 20)))
+        let hash = fresh.upgrade!.nodes[0].hash
+        var proofs: [(String, Proof)] = []
+        func variant(_ what: String, _ change: (inout Proof) -> Void) {
+            var proof = fresh
+            change(&proof)
+            proofs.append((what, proof))
+        }
+        variant("a block index of max") { $0.block!.index = .max }
+        variant("a sibling of size max") { $0.block!.nodes[0].size = .max }
+        variant("a sibling at index max") { $0.block!.nodes[0].index = .max }
+        variant("siblings up past depth 63") {
+            var current: UInt64 = 6
+            $0.block!.nodes = (0..<64).map { level in
+                let sibling = FlatTree.sibling(current)
+                if level < 63 { current = FlatTree.parent(current) }
+                return TreeNode(index: sibling, size: 0, hash: hash)
+            }
+        }
+        variant("an upgrade length of max") { $0.upgrade!.length = .max }
+        variant("an additional node at index max") {
+            $0.upgrade!.additionalNodes = [TreeNode(index: .max, size: 1, hash: hash)]
+        }
+        variant("an additional node at depth 63") {
+            $0.upgrade!.additionalNodes = [TreeNode(index: (1 << 63) - 1, size: 1, hash: hash)]
+        }
+        // Root 7 and additional node 23 merge: sizes that overflow.
+        var split = try await writer.proof(for: ProofRequest(upgrade: .init(start: 0, length: 8)))
+        #expect(split.upgrade!.additionalNodes.map(\.index) == [23, 35])
+        split.upgrade!.additionalNodes[0].size = .max
+        proofs.append(("additional nodes whose sizes overflow", split))
+        for (what, proof) in proofs {
+            let replica = try Feed.replica(key: writer.key)
+            await #expect("\(what)") { try await replica.receive(proof) } throws: { $0 is HypercoreError }
+            #expect(await replica.length == 0, "\(what)")
+        }
+        // A replica at 5 blocks: an upgrade from 5 whose length overflows when added to it.
+        let replica = try Feed.replica(key: writer.key)
+        let five = try await Self.writer(5)
+        try await replica.receive(try await five.proof(for: ProofRequest(upgrade: .init(start: 0, length: 5))))
+        #expect(await replica.length == 5)
+        var overflow = try await writer.proof(for: ProofRequest(upgrade: .init(start: 5, length: 15)))
+        overflow.upgrade!.length = .max - 2
+        await #expect { try await replica.receive(overflow) } throws: { ($0 as? HypercoreError)?.code == .invalidProof }
+        #expect(await replica.length == 5)
+    }
+
     @Test func replicaPersistsDownloads() async throws {
         try await withTemporaryDirectory { dir in
             let writer = try await Self.writer(30)

@@ -13,12 +13,16 @@ extension MerkleTree {
             throw HypercoreError(.invalidOperation, "a request may name a block or a hash, not both")
         }
         let head = 2 * length
-        let from = request.upgrade.map { 2 * $0.start } ?? 0
-        let to = request.upgrade.map { from + 2 * $0.length } ?? head
-        if request.upgrade != nil {
-            guard from < to, to <= head else {
-                throw HypercoreError(.invalidOperation, "invalid upgrade range [\(from / 2), \(to / 2)) for length \(length)")
+        var from: UInt64 = 0
+        var to = head
+        if let upgrade = request.upgrade {
+            // Checked before doubling: the range comes from the peer and may be anything.
+            guard upgrade.length > 0, upgrade.start < length, upgrade.length <= length - upgrade.start else {
+                throw HypercoreError(.invalidOperation,
+                                     "invalid upgrade range \(upgrade.start)+\(upgrade.length) for length \(length)")
             }
+            from = 2 * upgrade.start
+            to = from + 2 * upgrade.length
         }
 
         var target: (index: UInt64, nodes: UInt64, isBlock: Bool)?
@@ -36,7 +40,7 @@ extension MerkleTree {
         var subTree = head
 
         if let t = target, request.upgrade == nil || t.index < from {
-            guard FlatTree.rightSpan(t.index) < to else {
+            guard t.index < to, FlatTree.rightSpan(t.index) < to else {
                 throw HypercoreError(.invalidOperation, "node \(t.index) is beyond the proven length")
             }
             var top = t.index

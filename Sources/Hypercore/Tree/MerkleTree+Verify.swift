@@ -18,6 +18,7 @@ extension MerkleTree {
         guard proof.block == nil || proof.hash == nil else {
             throw HypercoreError(.invalidProof, "a proof may carry a block or a hash, not both")
         }
+        try Self.checkBounds(proof)
         var verified = VerifiedProof(nodes: [], upgrade: nil, block: nil)
 
         // 1. The block (or hash) path up to an unverified node R.
@@ -56,6 +57,41 @@ extension MerkleTree {
             }
         }
         return verified
+    }
+
+    /// Flat-tree indexes a proof may name: trees of fewer than 2^61 blocks. Below it, every sibling and parent
+    /// the verifier computes fits in 64 bits (a parent lies between its children).
+    static let maxProofIndex: UInt64 = 1 << 62
+    /// Bytes under one proof node: JavaScript peers stop at 2^53, and sums of a proof's sizes cannot overflow.
+    static let maxProofSize: UInt64 = 1 << 53
+
+    /// Refuses a proof naming an index or size no tree has, before any arithmetic on the peer's numbers.
+    private static func checkBounds(_ proof: Proof) throws {
+        func check(_ nodes: [TreeNode]) throws {
+            for node in nodes where node.index >= maxProofIndex || node.size >= maxProofSize {
+                throw HypercoreError(.invalidProof, "proof node \(node.index) of size \(node.size) is out of range")
+            }
+        }
+        if let block = proof.block {
+            guard block.index < maxProofIndex / 2 else {
+                throw HypercoreError(.invalidProof, "block \(block.index) is out of range")
+            }
+            try check(block.nodes)
+        }
+        if let hash = proof.hash {
+            guard hash.index < maxProofIndex else {
+                throw HypercoreError(.invalidProof, "node \(hash.index) is out of range")
+            }
+            try check(hash.nodes)
+        }
+        if let upgrade = proof.upgrade {
+            let end = upgrade.start.addingReportingOverflow(upgrade.length)
+            guard !end.overflow, end.partialValue <= maxProofIndex / 2 else {
+                throw HypercoreError(.invalidProof, "upgrade \(upgrade.start)+\(upgrade.length) is out of range")
+            }
+            try check(upgrade.nodes)
+            try check(upgrade.additionalNodes)
+        }
     }
 
     private func climb(from start: TreeNode, siblings: ArraySlice<TreeNode>, into out: inout [TreeNode]) throws -> TreeNode {

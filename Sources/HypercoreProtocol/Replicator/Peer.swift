@@ -54,6 +54,9 @@ final class Peer {
 
     // Requests.
     private(set) var inflight: [UInt64: Inflight] = [:]
+    /// Requests that timed out, kept so that a late answer is still accepted once (bounded).
+    var expired: [UInt64: Inflight] = [:]
+    static let maxExpired = 4_096
     /// Block requests in ``inflight``.
     private(set) var inflightBlocks = 0
     var upgradeInflight = false
@@ -65,6 +68,10 @@ final class Peer {
     // Received and not yet handled (handled once per batch of events).
     var proofs: [(requestId: UInt64, proof: Proof)] = []
     var requests: [RequestMessage] = []
+    /// Cancels received since ``requests`` were last served: per request id, how many of ``requests`` had
+    /// arrived when its latest cancel did. Those with the id are dropped when served; a later request may
+    /// reuse the id (hypercore reuses freed ids).
+    var cancels: [UInt64: Int] = [:]
     var wants: [WantMessage] = []
 
     // Counters.

@@ -29,7 +29,7 @@ struct RangeSet: Sendable, Equatable {
 
     /// Adds `range`, merging it with overlapping or adjacent ranges.
     mutating func insert(_ range: Range<UInt64>) {
-        guard !range.isEmpty else { return }
+        guard !range.isEmpty, !contains(range) else { return }
         var lower = range.lowerBound
         var upper = range.upperBound
         // First range that ends at or after `lower` (may touch it).
@@ -47,6 +47,9 @@ struct RangeSet: Sendable, Equatable {
     /// Removes `range`.
     mutating func remove(_ range: Range<UInt64>) {
         guard !range.isEmpty else { return }
+        // Nothing to remove (a cheap check: a peer may send many drops of ranges it never announced).
+        let first = firstIndex(endingAtOrAfter: range.lowerBound + 1)
+        guard first < ranges.count, ranges[first].lowerBound < range.upperBound else { return }
         var result: [Range<UInt64>] = []
         result.reserveCapacity(ranges.count + 1)
         for r in ranges {

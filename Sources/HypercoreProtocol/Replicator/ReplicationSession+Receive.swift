@@ -5,6 +5,10 @@ extension ReplicationSession {
     // MARK: Protomux events
 
     func handle(_ event: ProtomuxEvent, dirty: inout Set<ObjectIdentifier>) async throws {
+        if extra != nil, let channel = event.localChannel, isExtraChannel(channel) {
+            try await handleExtra(event, dirty: &dirty)
+            return
+        }
         switch event {
         case .remoteOpened(let open):
             try await answer(open, dirty: &dirty)
@@ -72,7 +76,12 @@ extension ReplicationSession {
             }
             peer.requests.append(request)
         case .cancel(let cancel):
-            peer.requests.removeAll { $0.id == cancel.requestId }
+            // Applied when the requests are served: a flood of cancels must not cost a scan of the queue each.
+            guard !peer.requests.isEmpty else { break }  // nothing queued to cancel
+            guard peer.cancels.count < options.maxQueuedRequests || peer.cancels[cancel.requestId] != nil else {
+                throw ReplicationError(.tooManyRequests, "the peer sent too many cancels for feed \(peer.feed.key)")
+            }
+            peer.cancels[cancel.requestId] = peer.requests.count
         case .data(let data):
             // Answers to requests never sent here are ignored, never stored. A late answer to a request that
             // timed out is verified and stored like any other (its block may still be missing).
@@ -154,6 +163,10 @@ extension ReplicationSession {
         for peer in peers where !peer.inflight.isEmpty {
             for (id, request) in peer.inflight where request.deadline <= now {
                 _ = peer.removeInflight(id)
+                if peer.expired.count >= Peer.maxExpired, let oldest = peer.expired.keys.min() {
+                    peer.expired.removeValue(forKey: oldest)
+                }
+                peer.expired[id] = request
                 if let block = request.block {
                     peer.feed.claims.release([block], abandoned: true)
                     peer.remoteHas.remove(block..<(block + 1))  // ask another peer
@@ -162,6 +175,16 @@ extension ReplicationSession {
                 logger.debug("request timed out", metadata: ["feed": "\(peer.feed.key)", "block": "\(request.block.map(String.init) ?? "upgrade")"])
                 dirty.insert(ObjectIdentifier(peer))
             }
+        }
+    }
+}
+
+extension ProtomuxEvent {
+    /// The local channel the event is about (`nil` for a remote open nobody answered yet).
+    var localChannel: Protomux.Channel? {
+        switch self {
+        case .remoteOpened: nil
+        case .opened(let channel, _), .message(let channel, _, _), .closed(let channel), .rejected(let channel): channel
         }
     }
 }

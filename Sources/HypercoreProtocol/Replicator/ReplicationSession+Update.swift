@@ -29,18 +29,31 @@ extension ReplicationSession {
     // MARK: Storing
 
     private func storeProofs(of peer: Peer) async throws {
-        let batch = peer.proofs
+        let received = peer.proofs
         peer.proofs.removeAll()
         var blocks: [UInt64] = []
-        for (id, proof) in batch {
-            // A late answer (its request timed out) is still verified and stored; only its bookkeeping is gone.
-            let request = peer.removeInflight(id)
-            if let block = request?.block { blocks.append(block) }
-            if request?.upgrade == true { peer.upgradeInflight = false }
-            if let request, let block = proof.block?.index, block != request.block {
+        // Only the first answer to each request is verified and stored; another answer to the same request in
+        // this batch was not asked for. A late answer to a request that timed out is accepted once (its claim
+        // was given back when it timed out, so it is not released again).
+        var batch: [(requestId: UInt64, proof: Proof)] = []
+        for (id, proof) in received {
+            let request: Peer.Inflight
+            if let current = peer.removeInflight(id) {
+                request = current
+                if let block = request.block { blocks.append(block) }
+            } else if let late = peer.expired.removeValue(forKey: id) {
+                request = late
+            } else {
+                continue
+            }
+            batch.append((id, proof))
+            if request.upgrade { peer.upgradeInflight = false }
+            // An answer that carries another block than the one asked for (or none) is not stored.
+            if proof.block?.index != request.block {
                 peer.feed.claims.release(blocks, abandoned: true)
+                let answer = proof.block.map { "block \($0.index)" } ?? "no block"
                 throw ReplicationError(.protocolViolation,
-                                       "feed \(peer.feed.key): the peer answered request \(id) with block \(block)")
+                                       "feed \(peer.feed.key): the peer answered request \(id) with \(answer)")
             }
         }
         let stored: [Bool]
@@ -66,8 +79,15 @@ extension ReplicationSession {
     // MARK: Serving
 
     private func serve(_ peer: Peer, on channel: Protomux.Channel) async {
-        let requests = peer.requests
+        var requests = peer.requests
+        if !peer.cancels.isEmpty {
+            let cancels = peer.cancels
+            requests = requests.enumerated().compactMap { i, request in
+                cancels[request.id].map { i < $0 } == true ? nil : request
+            }
+        }
         peer.requests.removeAll()
+        peer.cancels.removeAll()
         // Seeks and manifests are not served here (compat cores, spec D.4); such requests get noData.
         let answerable = requests.map { $0.seek == nil }
         let proofs = await peer.feed.proofs(for: requests.map(\.proofRequest))

@@ -72,6 +72,8 @@ public actor ReplicationSession {
     var observers: [(signal: ChangeSignal, id: Int)] = []
     /// Called for a channel the peer opens for a feed this session does not replicate (a database adds it).
     var resolver: (@Sendable (Bytes32) async -> (Feed, ReplicationMode)?)?
+    /// One more protocol's channel on this connection (see ``SessionChannelHandler``).
+    var extra: ExtraChannel?
 
     /// A session over any message transport (tests run sessions over plain message pipes).
     package init(transport: any MessageTransport, options: Options = Options(), logger: Logger = Logger(label: "kappa.replication")) {
@@ -148,6 +150,7 @@ public actor ReplicationSession {
             }
             mux.cork()
             for peer in peers { _ = try openChannel(peer) }  // nothing from the peer can be waiting yet
+            try await openExtraChannel()
             try await flush()
             return try await loop()
         }
@@ -201,11 +204,12 @@ public actor ReplicationSession {
                 guard totalInflight < options.maxInflightRequests else { break }
                 try await update(peer)
             }
+            try await passExtra()
             if ended.happened {
                 _ = mux.uncork()
                 return try endOfStream(ended.error)
             }
-            if !options.live, !peers.isEmpty, peers.allSatisfy(\.closed) {
+            if !options.live, !peers.isEmpty || extra != nil, peers.allSatisfy(\.closed), extraFinished {
                 try await flush()
                 return summary()
             }
@@ -236,6 +240,10 @@ public actor ReplicationSession {
         if !options.live, let peer = peers.first(where: { !$0.closed && !isLocallyComplete($0) }) {
             throw ReplicationError(.connectionClosed,
                                    "the peer closed the connection before feed \(peer.feed.key) was in sync")
+        }
+        if !options.live, let extra, !extra.closed {
+            throw ReplicationError(.connectionClosed,
+                                   "the peer closed the connection before the \(extra.handler.protocolName) channel was done")
         }
         return summary()
     }
@@ -284,6 +292,7 @@ public actor ReplicationSession {
     }
 
     func closeAllChannels() {
+        closeExtraChannel()
         for peer in peers where !peer.closed {
             if let channel = peer.channel, let frame = mux.close(channel) { pendingFrames.append(frame) }
             peer.closed = true

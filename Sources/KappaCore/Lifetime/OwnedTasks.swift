@@ -5,9 +5,20 @@ import Synchronization
 /// awaits them. A task's body holds what it needs, including what holds the database's lock, so the lock is
 /// released only after the last task has ended.
 final class OwnedTasks: Sendable {
+    /// A running task, whatever it returns.
+    private struct Entry {
+        let cancel: @Sendable () -> Void
+        let wait: @Sendable () async -> Void
+
+        init<T: Sendable, E: Error>(_ task: Task<T, E>) {
+            cancel = { task.cancel() }
+            wait = { _ = await task.result }
+        }
+    }
+
     private struct State {
         var nextID = 0
-        var running: [Int: Task<Void, Never>] = [:]
+        var running: [Int: Entry] = [:]
         var closed = false
     }
 
@@ -21,11 +32,27 @@ final class OwnedTasks: Sendable {
             s.nextID += 1
             let id = s.nextID
             // The task removes itself when done; registering happens under the same lock, before it can end.
-            s.running[id] = Task { [weak self] in
+            s.running[id] = Entry(Task { [weak self] in
                 await body()
                 self?.finished(id)
-            }
+            })
             return true
+        }
+    }
+
+    /// Starts `body` as an owned task and returns it (to await its value, or cancel it); `nil` (and nothing
+    /// started) once ``cancelAll()`` or ``waitAll()`` was called.
+    func start<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) -> Task<T, any Error>? {
+        state.withLock { s in
+            guard !s.closed else { return nil }
+            s.nextID += 1
+            let id = s.nextID
+            let task = Task { [weak self] () async throws -> T in
+                defer { self?.finished(id) }
+                return try await body()
+            }
+            s.running[id] = Entry(task)
+            return task
         }
     }
 
@@ -48,7 +75,7 @@ final class OwnedTasks: Sendable {
             s.closed = true
             return Array(s.running.values)
         }
-        for task in tasks { await task.value }
+        for task in tasks { await task.wait() }
     }
 
     /// How many owned tasks are running.

@@ -4,6 +4,7 @@ import Hypercore
 enum CoreStore {
     static let schema = """
         CREATE TABLE IF NOT EXISTS feeds(position INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE, writable INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS settings(name TEXT PRIMARY KEY, value BLOB NOT NULL);
         CREATE TABLE IF NOT EXISTS writers(name TEXT PRIMARY KEY, key BLOB NOT NULL);
         CREATE TABLE IF NOT EXISTS checkpoints(view TEXT PRIMARY KEY, version INTEGER NOT NULL, state BLOB NOT NULL);
         CREATE TABLE IF NOT EXISTS view_progress(view TEXT NOT NULL, feed BLOB NOT NULL, next INTEGER NOT NULL,
@@ -37,6 +38,30 @@ enum CoreStore {
     static func addFeed(_ c: SQLiteConnection, key: PublicKey, writable: Bool) throws {
         try c.run("INSERT OR IGNORE INTO feeds(position, key, writable) VALUES ((SELECT COALESCE(MAX(position), 0) + 1 FROM feeds), ?, ?)",
                   [.blob(key.bytes), .integer(writable ? 1 : 0)])
+    }
+
+    /// The database's shared key (replication).
+    static let sharedKeySetting = "sharedKey"
+    /// The seed of the database's static identity key pair (Noise).
+    static let identitySeedSetting = "identitySeed"
+
+    static func setting(_ c: SQLiteConnection, _ name: String) throws -> [UInt8]? {
+        var out: [UInt8]?
+        try c.query("SELECT value FROM settings WHERE name = ?", [.text(name)]) { row in out = row.blob(0) }
+        return out
+    }
+
+    static func setSetting(_ c: SQLiteConnection, _ name: String, _ value: [UInt8]) throws {
+        try c.run("INSERT INTO settings(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                  [.text(name), .blob(value)])
+    }
+
+    /// The stored value of `name`, or `make()`'s value, stored now.
+    static func setting(_ c: SQLiteConnection, _ name: String, orStore make: () -> [UInt8]) throws -> [UInt8] {
+        if let value = try setting(c, name) { return value }
+        let value = make()
+        try setSetting(c, name, value)
+        return value
     }
 
     static func writers(_ c: SQLiteConnection) throws -> [String: PublicKey] {
