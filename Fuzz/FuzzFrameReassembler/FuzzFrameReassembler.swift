@@ -34,8 +34,9 @@ public func fuzzFrameReassembler(_ data: UnsafePointer<UInt8>?, _ size: Int) -> 
     return 0
 }
 
-func fail(_ message: String) -> Never {
-    fatalError("FuzzFrameReassembler: \(message)")
+/// Stops the run with `message`; libFuzzer saves the input. The line is the caller's.
+func fail(_ message: String, line: UInt = #line) -> Never {
+    fatalError("FuzzFrameReassembler: \(message)", line: line)
 }
 
 let limits = [Framing.maximumFrameLength, 0, 1, 3, 64, 255, 256, 4096]

@@ -40,8 +40,9 @@ public func fuzzMessages(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     return 0
 }
 
-func fail(_ message: String) -> Never {
-    fatalError("FuzzMessages: \(message)")
+/// Stops the run with `message`; libFuzzer saves the input. The line is the caller's.
+func fail(_ message: String, line: UInt = #line) -> Never {
+    fatalError("FuzzMessages: \(message)", line: line)
 }
 
 func checkMessage(type: UInt64, _ payload: ArraySlice<UInt8>) {

@@ -49,8 +49,9 @@ public func fuzzProtomux(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     return 0
 }
 
-func fail(_ message: String) -> Never {
-    fatalError("FuzzProtomux: \(message)")
+/// Stops the run with `message`; libFuzzer saves the input. The line is the caller's.
+func fail(_ message: String, line: UInt = #line) -> Never {
+    fatalError("FuzzProtomux: \(message)", line: line)
 }
 
 struct Input {
