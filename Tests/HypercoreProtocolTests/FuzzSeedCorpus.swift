@@ -114,6 +114,17 @@ import Testing
         for message in exampleMessages.prefix(5) { _ = builder.send(x.channel, type: message.type, payload: message) }
         _ = builder.close(x.channel)
         mux["batch-mixed"] = [0] + Self.step(Self.d9Open) + builder.uncork().flatMap(Self.step)
+        // Remote ids must grow by one, which mutations rarely keep. With the small limits (config bit 0), 20 opens
+        // in one batch overflow the pending-open bytes; 20 opens each rejected at once overflow the remote ids.
+        var opener = Protomux()
+        let opens = try (0..<20).map { i in
+            try opener.open(protocol: "x", id: [UInt8(i)], handshake: [UInt8(i)]).frame ?? []
+        }
+        var batch = Protomux()
+        batch.cork()
+        for i in 0..<20 { _ = try batch.open(protocol: "x", id: [UInt8(i)], handshake: [UInt8(i)]) }
+        mux["many-remote-opens-batch"] = [1] + batch.uncork().flatMap(Self.step) + [0xF3, 0x00, 0xF1, 0x00]
+        mux["many-remote-opens-rejected"] = [1] + opens.flatMap { Self.step($0) + [0xF3, 0x00] }
         seeds["FuzzProtomux"] = mux
 
         // FuzzFrameReassembler: `limit ‖ chunking ‖ stream` of u24le-framed frames.
