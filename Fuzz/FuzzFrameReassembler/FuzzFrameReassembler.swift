@@ -113,7 +113,8 @@ func run(limitSelector: UInt8, chunking: UInt8, stream: [UInt8]) {
     guard got.frames.count <= expected.frames.count, got.frames == Array(expected.frames.prefix(got.frames.count))
     else { fail("frames differ from the reference (\(got.frames.count) vs \(expected.frames.count))") }
     if expected.tooLarge {
-        guard let failure = got.failure, failure.code == .frameTooLarge, got.frames.count == expected.frames.count else {
+        guard let failure = got.failure, failure.code == .frameTooLarge, got.frames.count == expected.frames.count
+        else {
             fail("expected frameTooLarge after \(expected.frames.count) frames, got \(String(describing: got.failure))")
         }
         return
