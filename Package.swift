@@ -93,6 +93,19 @@ let package = Package(
     swiftLanguageModes: [.v6]
 )
 
+// libFuzzer targets for the wire decoders (docs/fuzzing.md). They call libFuzzer's driver, which only links with
+// `-sanitize=fuzzer`, so they join the package only when KAPPA_FUZZ=1: plain `swift build` and `swift test` never
+// see them.
+if Context.environment["KAPPA_FUZZ"] == "1" {
+    package.targets.append(.target(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"))
+    for name in ["FuzzFrameReassembler", "FuzzProtomux", "FuzzMessages"] {
+        package.products.append(.executable(name: name, targets: [name]))
+        package.targets.append(
+            .executableTarget(
+                name: name, dependencies: ["HypercoreProtocol", "Hypercore", "CLibFuzzer"], path: "Fuzz/\(name)"))
+    }
+}
+
 for target in package.targets where target.type != .system {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))

@@ -68,8 +68,9 @@ package struct Protomux: Sendable {
         var opened = 0
         /// Local channels (indexes) whose open waits for the remote's, oldest first.
         var outgoing: [Int] = []
-        /// Remote channels (indexes) whose open waits for a local one, oldest first.
-        var incoming: [Int] = []
+        /// Remote channels (indexes) whose open waits for a local one, oldest first. A slice, so that taking the
+        /// oldest is O(1): the remote decides how many there are.
+        var incoming: ArraySlice<Int> = []
     }
 
     /// The limits this mux enforces.
@@ -298,7 +299,13 @@ package struct Protomux: Sendable {
         pendingOpenBytes -= pending.cost
         bufferedBytes -= pending.bufferedBytes
         let canonical = resolve(pending.key)
-        infos[canonical]?.incoming.removeAll { $0 == index }
+        // Owners answer in arrival order: the oldest is taken directly, not searched for (a search per reject made
+        // a batch of opens of one key quadratic to reject).
+        if infos[canonical]?.incoming.first == index {
+            infos[canonical]?.incoming.removeFirst()
+        } else {
+            infos[canonical]?.incoming.removeAll { $0 == index }
+        }
         collect(canonical)
         return emit(.reject(channel: id))
     }
