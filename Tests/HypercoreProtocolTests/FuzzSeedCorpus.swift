@@ -8,7 +8,7 @@ import Testing
 /// of spec D.9, ``exampleMessages``, and the frames of a Swift-to-Swift session recorded with
 /// ``PlainMessageTransport``. Runs only when asked:
 ///
-///     KAPPA_FUZZ_SEEDS=1 swift test --filter FuzzSeedCorpus
+///     KAPPA_FUZZ_SEEDS=1 swift test --filter FuzzSeedCorpus   (without it the test only checks)
 ///
 /// The files follow each target's input format, described at the top of its source.
 @Suite struct FuzzSeedCorpus {
@@ -51,8 +51,10 @@ import Testing
             ? [UInt8(frame.count)] + frame : [0xF0, UInt8(frame.count & 0xFF), UInt8(frame.count >> 8)] + frame
     }
 
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["KAPPA_FUZZ_SEEDS"] != nil))
-    func write() async throws {
+    /// Builds every seed and checks it fits the fuzzers' `-max_len`; with `KAPPA_FUZZ_SEEDS=1` also writes them
+    /// to `Fuzz/corpus` (the committed corpus is checked to exist either way).
+    @Test func seedsFitAndTheCorpusExists() async throws {
+        let writing = ProcessInfo.processInfo.environment["KAPPA_FUZZ_SEEDS"] != nil
         let session = try await Self.recordSession()
         var seeds: [String: [String: [UInt8]]] = [:]
 
@@ -145,11 +147,16 @@ import Testing
 
         for (target, files) in seeds {
             let directory = Self.root.appendingPathComponent(target)
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            #expect(!files.isEmpty)
             for (name, bytes) in files {
                 #expect(bytes.count <= 4096, "\(target)/\(name) is longer than the fuzzers' -max_len")
-                try Data(bytes).write(to: directory.appendingPathComponent(name))
             }
+            if writing {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                for (name, bytes) in files { try Data(bytes).write(to: directory.appendingPathComponent(name)) }
+            }
+            let committed = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            #expect(committed.count >= files.count / 2, "Fuzz/corpus/\(target) is missing; regenerate it")
         }
     }
 }
