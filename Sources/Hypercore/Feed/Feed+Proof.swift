@@ -38,27 +38,47 @@ extension Feed {
     /// - Throws: the first proof's error, after keeping what came before it (as ``receive(_:)``).
     @discardableResult
     public func receive(contentsOf proofs: [Proof]) async throws -> Int {
-        try await receiveBatch(proofs).reduce(0) { $0 + ($1 ? 1 : 0) }
+        try await receiveBatch(proofs).reduce(0) { $0 + ($1 == .stored ? 1 : 0) }
     }
 
-    /// Like ``receive(contentsOf:)``; returns for each proof whether it stored something new.
-    package func receiveBatch(_ proofs: [Proof]) async throws -> [Bool] {
+    /// What ``receiveBatch(_:anchoredLater:)`` did with one proof.
+    package enum ReceiveOutcome: Sendable, Equatable {
+        /// Verified and stored: it brought a block or a length this feed did not have.
+        case stored
+        /// Verified (or a stale upgrade), nothing new.
+        case notNew
+        /// Not stored: the node anchoring it was to come with the proof of another block, which has not been
+        /// stored (see ``ClaimedBlock/anchoredByEarlierClaim``). Ask for the block again.
+        case unanchored
+    }
+
+    /// Like ``receive(contentsOf:)``; returns what became of each proof.
+    ///
+    /// - Parameter anchoredLater: for each proof (or none), the `nodes` of its request when that request was
+    ///   anchored by an earlier claim (``ClaimedBlock/anchoredByEarlierClaim``), else `nil`. Such a proof with
+    ///   exactly that many nodes whose anchoring node is not stored yet is ``ReceiveOutcome/unanchored``
+    ///   instead of failing.
+    package func receiveBatch(_ proofs: [Proof], anchoredLater: [UInt64?] = []) async throws -> [ReceiveOutcome] {
         try checkOpen()
         var entries = [OplogEntry]()
         entries.reserveCapacity(proofs.count)
-        var stored = [Bool]()
-        stored.reserveCapacity(proofs.count)
+        var outcomes = [ReceiveOutcome]()
+        outcomes.reserveCapacity(proofs.count)
         var failure: (any Error)?
-        for proof in proofs {
+        for (i, proof) in proofs.enumerated() {
+            if i < anchoredLater.count, let nodes = anchoredLater[i], isUnanchored(proof, nodes: nodes) {
+                outcomes.append(.unanchored)
+                continue
+            }
             do {
                 if let entry = try store(proof) {
                     entries.append(entry)
-                    stored.append(true)
+                    outcomes.append(.stored)
                 } else {
-                    stored.append(false)
+                    outcomes.append(.notNew)
                 }
             } catch let error as HypercoreError where error.code == .staleUpgrade {
-                stored.append(false)
+                outcomes.append(.notNew)
             } catch {
                 failure = error
                 break
@@ -69,7 +89,18 @@ extension Feed {
             try await finishWrite()
         }
         if let failure { throw failure }
-        return stored
+        return outcomes
+    }
+
+    /// True when `proof` is a block proof of exactly `nodes` nodes on this fork whose anchoring node (`nodes`
+    /// levels above its leaf) is neither stored nor a root.
+    private func isUnanchored(_ proof: Proof, nodes: UInt64) -> Bool {
+        guard proof.fork == tree.fork, proof.upgrade == nil, proof.hash == nil, let block = proof.block,
+              UInt64(block.nodes.count) == nodes, nodes < 64, block.index < UInt64.max / 4 else { return false }
+        var top = 2 * block.index
+        for _ in 0..<nodes { top = FlatTree.parent(top) }
+        if (try? tree.nodes.get(top)) != nil { return false }
+        return !tree.roots.contains { $0.index == top }
     }
 
     /// Verifies `proof`, writes its block and applies it to the tree and bitfield in memory; returns the oplog

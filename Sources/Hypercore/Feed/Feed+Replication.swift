@@ -126,21 +126,42 @@ extension Feed {
         return result
     }
 
+    /// A block claimed for a request (``claimMissingBlocks(in:limit:)``).
+    package struct ClaimedBlock: Sendable, Equatable {
+        /// The block number.
+        package var index: UInt64
+        /// The tree levels above the block to ask for (the request's `nodes`).
+        package var nodes: UInt64
+        /// True when the node that anchors the proof (`nodes` levels above the leaf) is not stored yet but is
+        /// brought by the proof of an earlier block of the same claim: the proof verifies once that one is
+        /// stored (``receiveBatch(_:anchoredLater:)``).
+        package var anchoredByEarlierClaim: Bool
+    }
+
     /// Claims and returns up to `limit` blocks of `ranges` that this replica lacks and no other request holds,
-    /// each with the number of tree nodes to ask for (``missingNodes(_:)``), and whether some missing block of
-    /// `ranges` is claimed by another request. The caller releases the claims.
+    /// in order, and whether some missing block of `ranges` is claimed by another request. The caller releases
+    /// the claims.
+    ///
+    /// Each block's `nodes` counts the levels up to the first node that is stored or that the proof of an
+    /// earlier block of this claim brings (its leaf, the siblings on its path and the parents they make). A
+    /// run of consecutive blocks then asks for about one node per block instead of a whole path each, which
+    /// is what the peer sends, the replica hashes and the oplog records. Proofs answered in request order verify
+    /// as they are stored; one that arrives before the proof anchoring it does not verify yet
+    /// (``ReceiveOutcome/unanchored``) and is asked for again.
     package func claimMissingBlocks(
         in ranges: [Range<UInt64>], limit: Int
-    ) -> (blocks: [(index: UInt64, nodes: UInt64)], claimedElsewhere: Bool) {
-        var result: [(index: UInt64, nodes: UInt64)] = []
+    ) -> (blocks: [ClaimedBlock], claimedElsewhere: Bool) {
+        var result: [ClaimedBlock] = []
         var claimedElsewhere = false
+        var provided = Set<UInt64>()
         for range in ranges {
             var i = range.lowerBound
             let end = Swift.min(range.upperBound, tree.length)
             while i < end, result.count < limit {
                 guard let missing = bitfield.firstIndex(of: false, from: i), missing < end else { break }
                 if claims.claim(missing) {
-                    result.append((missing, (try? tree.missingNodes(2 * missing)) ?? 0))
+                    let planned = (try? plannedNodes(2 * missing, provided: &provided)) ?? (nodes: 0, anchoredByEarlierClaim: false)
+                    result.append(ClaimedBlock(index: missing, nodes: planned.nodes, anchoredByEarlierClaim: planned.anchoredByEarlierClaim))
                 } else {
                     claimedElsewhere = true
                 }
@@ -149,6 +170,37 @@ extension Feed {
             if result.count >= limit { break }
         }
         return (result, claimedElsewhere)
+    }
+
+    /// The `nodes` to request for flat-tree node `index` (as ``MerkleTree/missingNodes(_:)``, but stopping at
+    /// nodes in `provided` too), and whether it stopped at such a node; then adds what the proof will bring to
+    /// `provided`.
+    private func plannedNodes(
+        _ index: UInt64, provided: inout Set<UInt64>
+    ) throws -> (nodes: UInt64, anchoredByEarlierClaim: Bool) {
+        let head = 2 * tree.length
+        if FlatTree.rightSpan(index) >= head { return (0, false) }
+        var count: UInt64 = 0
+        var current = index
+        var anchoredByEarlierClaim = false
+        while !FlatTree.contains(current, head) {
+            if try tree.nodes.get(current) != nil { break }
+            if provided.contains(current) {
+                anchoredByEarlierClaim = true
+                break
+            }
+            count += 1
+            current = FlatTree.parent(current)
+        }
+        // The proof brings the node itself, the siblings on the way up and the parents they make.
+        current = index
+        provided.insert(current)
+        for _ in 0..<count {
+            provided.insert(FlatTree.sibling(current))
+            current = FlatTree.parent(current)
+            provided.insert(current)
+        }
+        return (count, anchoredByEarlierClaim)
     }
 
     /// The replication state and whether this feed can upgrade a peer at `remoteLength` (one call per peer).

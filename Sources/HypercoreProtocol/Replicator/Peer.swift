@@ -16,6 +16,9 @@ final class Peer {
         var block: UInt64?
         var upgrade: Bool
         var deadline: ContinuousClock.Instant
+        /// The request's `nodes` when its proof is anchored by the proof of an earlier request
+        /// (``Feed/ClaimedBlock/anchoredByEarlierClaim``).
+        var anchoredLater: UInt64? = nil
     }
 
     let feed: Feed
@@ -52,6 +55,8 @@ final class Peer {
     /// Block requests in ``inflight``.
     private(set) var inflightBlocks = 0
     var upgradeInflight = false
+    /// `anchoredLater` of requests that timed out, by id, so that a late answer is treated like a timely one.
+    var expiredAnchoredLater: [UInt64: UInt64] = [:]
     /// The last scheduling pass found nothing more to request from this peer.
     var nothingToRequest = false
     /// The last pass had blocks to request but the session's window was full.

@@ -152,6 +152,11 @@ extension ReplicationSession {
         for peer in peers where !peer.inflight.isEmpty {
             for (id, request) in peer.inflight where request.deadline <= now {
                 _ = peer.removeInflight(id)
+                if let nodes = request.anchoredLater {
+                    // Bounded: a peer that never answers cannot grow it without limit.
+                    if peer.expiredAnchoredLater.count >= 4 * options.maxInflightRequests { peer.expiredAnchoredLater.removeAll() }
+                    peer.expiredAnchoredLater[id] = nodes
+                }
                 if let block = request.block {
                     peer.feed.claims.release([block], abandoned: true)
                     peer.remoteHas.remove(block..<(block + 1))  // ask another peer

@@ -31,21 +31,23 @@ extension ReplicationSession {
         let batch = peer.proofs
         peer.proofs.removeAll()
         var blocks: [UInt64] = []
+        var anchoredLater: [UInt64?] = []
+        anchoredLater.reserveCapacity(batch.count)
         for (id, proof) in batch {
             // A late answer (its request timed out) is still verified and stored; only its bookkeeping is gone.
             let request = peer.removeInflight(id)
             if let block = request?.block { blocks.append(block) }
             if request?.upgrade == true { peer.upgradeInflight = false }
+            anchoredLater.append(request.map(\.anchoredLater) ?? peer.expiredAnchoredLater.removeValue(forKey: id))
             if let request, let block = proof.block?.index, block != request.block {
                 peer.feed.claims.release(blocks, abandoned: true)
                 throw ReplicationError(.protocolViolation,
                                        "feed \(peer.feed.key): the peer answered request \(id) with block \(block)")
             }
         }
-        let stored: [Bool]
+        let outcomes: [Feed.ReceiveOutcome]
         do {
-            stored = try await peer.feed.receiveBatch(batch.map(\.proof))
-            peer.feed.claims.release(blocks)
+            outcomes = try await peer.feed.receiveBatch(batch.map(\.proof), anchoredLater: anchoredLater)
         } catch let error as HypercoreError {
             peer.feed.claims.release(blocks, abandoned: true)
             throw ReplicationError(.invalidProof, "feed \(peer.feed.key): data from the peer does not verify: \(error.message)",
@@ -54,11 +56,29 @@ extension ReplicationSession {
             peer.feed.claims.release(blocks, abandoned: true)
             throw error
         }
-        for (i, isNew) in stored.enumerated() where isNew {
-            if let block = batch[i].proof.block {
-                peer.blocksReceived += 1
-                peer.bytesReceived += block.value.count
+        var unanchored: [UInt64] = []
+        for (i, outcome) in outcomes.enumerated() {
+            switch outcome {
+            case .stored:
+                if let block = batch[i].proof.block {
+                    peer.blocksReceived += 1
+                    peer.bytesReceived += block.value.count
+                }
+            case .notNew:
+                break
+            case .unanchored:
+                // The proof it builds on did not come (noData, a timeout, another order): ask again.
+                if let block = batch[i].proof.block?.index { unanchored.append(block) }
             }
+        }
+        if unanchored.isEmpty {
+            peer.feed.claims.release(blocks)
+        } else {
+            let retry = Set(unanchored)
+            peer.feed.claims.release(blocks.filter { !retry.contains($0) })
+            peer.feed.claims.release(unanchored, abandoned: true)
+            logger.debug("proofs arrived before the proofs anchoring them; asking again",
+                         metadata: ["feed": "\(peer.feed.key)", "blocks": "\(unanchored.count)"])
         }
     }
 
@@ -169,7 +189,8 @@ extension ReplicationSession {
                 let id = nextId()
                 let request = ProofRequest(fork: peer.remoteFork, block: .init(index: block.index, nodes: block.nodes))
                 send(.request(RequestMessage(id: id, request)), on: channel)
-                peer.addInflight(id, Peer.Inflight(block: block.index, upgrade: false, deadline: deadline))
+                peer.addInflight(id, Peer.Inflight(block: block.index, upgrade: false, deadline: deadline,
+                                                   anchoredLater: block.anchoredByEarlierClaim ? block.nodes : nil))
             }
         }
         // Blocks another session has asked for are not ours to request, but the feed is not complete until
