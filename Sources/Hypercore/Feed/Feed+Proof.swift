@@ -132,7 +132,8 @@ extension Feed {
         // Verified nodes go to the cache first: the block's byte offset is computed from them.
         for node in verified.nodes { try tree.nodes.put(node) }
         if let block = verified.block {
-            let offset = try tree.locate(block: block.index, under: verified.upgrade?.roots ?? tree.roots).offset
+            let offset = try tree.offsetForStoring(block: block.index, size: UInt64(block.value.count),
+                                                   under: verified.upgrade?.roots ?? tree.roots)
             readAhead.invalidate()
             try files.data.write(block.value, at: offset)
         }
