@@ -26,7 +26,9 @@ extension Feed {
     ///   `.forkMismatch`, `.invalidOperation` on a writable feed; ``StorageError``.
     public func receive(_ proof: Proof) async throws {
         try checkOpen()
-        guard let entry = try store(proof) else { return }
+        var writes = DataWrites()
+        guard let entry = try store(proof, writes: &writes) else { return }
+        try writes.flush(to: files.data)
         try oplog.append([entry])
         try await finishWrite()
     }
@@ -65,14 +67,18 @@ extension Feed {
         var outcomes = [ReceiveOutcome]()
         outcomes.reserveCapacity(proofs.count)
         var failure: (any Error)?
+        // Blocks are written when the batch is verified (before its oplog entries), one write per run of adjacent
+        // blocks: nothing reads the data file in between (no suspension). A failed write records none of them.
+        var writes = DataWrites()
         for (i, proof) in proofs.enumerated() {
             if i < anchoredLater.count, let nodes = anchoredLater[i], isUnanchored(proof, nodes: nodes) {
                 outcomes.append(.unanchored)
                 continue
             }
             do {
-                if let entry = try store(proof) {
-                    entries.append(entry)
+                if let entry = try store(proof, writes: &writes) {
+                    // Blocks stored one after another share one entry (their nodes, one bitfield range).
+                    if !entries.isEmpty, entries[entries.count - 1].absorb(entry) {} else { entries.append(entry) }
                     outcomes.append(.stored)
                 } else {
                     outcomes.append(.notNew)
@@ -84,6 +90,7 @@ extension Feed {
                 break
             }
         }
+        try writes.flush(to: files.data)
         if !entries.isEmpty {
             try oplog.append(entries)
             try await finishWrite()
@@ -103,10 +110,10 @@ extension Feed {
         return !tree.roots.contains { $0.index == top }
     }
 
-    /// Verifies `proof`, writes its block and applies it to the tree and bitfield in memory; returns the oplog
+    /// Verifies `proof`, queues its block in `writes` and applies it to the tree and bitfield in memory; returns the oplog
     /// entry that records it, or `nil` when it brings nothing new. Throws before changing anything when the proof
     /// does not verify.
-    private func store(_ proof: Proof) throws -> OplogEntry? {
+    private func store(_ proof: Proof, writes: inout DataWrites) throws -> OplogEntry? {
         guard !writable else {
             throw HypercoreError(.invalidOperation, "a writable feed does not accept proofs")
         }
@@ -135,7 +142,7 @@ extension Feed {
             let offset = try tree.offsetForStoring(block: block.index, size: UInt64(block.value.count),
                                                    under: verified.upgrade?.roots ?? tree.roots)
             readAhead.invalidate()
-            try files.data.write(block.value, at: offset)
+            writes.add(block.value, at: offset, flushingTo: files.data)
         }
         if let upgrade = verified.upgrade {
             tree.upgrade(roots: upgrade.roots, length: upgrade.length, fork: tree.fork, signature: upgrade.signature)
@@ -150,5 +157,64 @@ extension Feed {
             contiguous = bitfield.firstIndex(of: false, from: contiguous).map { min($0, tree.length) } ?? tree.length
         }
         return entry
+    }
+}
+
+/// Block values verified in one batch, waiting to be written: adjacent ones go out in one (vectored) write.
+///
+/// A write that fails stops the writing; ``flush(to:)`` then throws its error, so that the caller records
+/// nothing of the batch in the oplog.
+struct DataWrites {
+    private var start: UInt64 = 0
+    private var end: UInt64 = 0
+    private var chunks: [[UInt8]] = []
+    private var failure: (any Error)?
+
+    /// Queues `bytes` for `offset`; writes what is queued first when `bytes` does not follow it.
+    mutating func add(_ bytes: [UInt8], at offset: UInt64, flushingTo file: any RandomAccessStorage) {
+        if !chunks.isEmpty, offset != end || chunks.count >= 1024 { writeQueued(to: file) }
+        if chunks.isEmpty {
+            start = offset
+            end = offset
+        }
+        chunks.append(bytes)
+        end += UInt64(bytes.count)
+    }
+
+    /// Writes what is queued.
+    /// - Throws: the error of this write or of an earlier one.
+    mutating func flush(to file: any RandomAccessStorage) throws {
+        writeQueued(to: file)
+        if let failure { throw failure }
+    }
+
+    private mutating func writeQueued(to file: any RandomAccessStorage) {
+        guard !chunks.isEmpty else { return }
+        defer { chunks.removeAll(keepingCapacity: true) }
+        guard failure == nil else { return }
+        do {
+            if chunks.count == 1 {
+                try file.write(chunks[0], at: start)
+            } else {
+                try file.write(chunks: chunks, at: start)
+            }
+        } catch {
+            failure = error
+        }
+    }
+}
+
+extension OplogEntry {
+    /// Takes `next` into this entry when both record only tree nodes and adjacent downloaded blocks (replayed
+    /// the same: nodes first, then the bitfield range); returns false, changing nothing, otherwise.
+    mutating func absorb(_ next: OplogEntry) -> Bool {
+        guard userData == nil, treeUpgrade == nil, next.userData == nil, next.treeUpgrade == nil,
+              let range = bitfield, let nextRange = next.bitfield, !range.drop, !nextRange.drop,
+              case let (end, overflow) = range.start.addingReportingOverflow(range.length), !overflow,
+              end == nextRange.start, nextRange.length <= UInt64.max - end
+        else { return false }
+        treeNodes.append(contentsOf: next.treeNodes)
+        bitfield?.length += nextRange.length
+        return true
     }
 }
