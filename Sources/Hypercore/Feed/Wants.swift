@@ -58,6 +58,12 @@ package final class BlockClaims: Sendable {
         claimed.withLock { $0.insert(index).inserted }
     }
 
+    /// Claims several indexes under one lock: `body` gets a function that claims one (false when another request
+    /// holds it).
+    package func claiming(_ body: (_ claim: (UInt64) -> Bool) -> Void) {
+        claimed.withLock { set in body { set.insert($0).inserted } }
+    }
+
     /// Releases claims. `abandoned` is true when the blocks did not arrive (the peer had no data, the request
     /// timed out, its session ended): other sessions are told so they can ask their peers.
     package func release(_ indexes: some Sequence<UInt64>, abandoned: Bool = false) {
