@@ -63,7 +63,9 @@ final class Peer {
     var waitsForCapacity = false
 
     // Received and not yet handled (handled once per batch of events).
-    var proofs: [(requestId: UInt64, proof: Proof)] = []
+    var proofs: [Proof] = []
+    /// The request each of ``proofs`` answers.
+    var proofRequestIds: [UInt64] = []
     var requests: [RequestMessage] = []
     var wants: [WantMessage] = []
 

@@ -29,11 +29,13 @@ extension ReplicationSession {
 
     private func storeProofs(of peer: Peer) async throws {
         let batch = peer.proofs
+        let ids = peer.proofRequestIds
         peer.proofs.removeAll()
+        peer.proofRequestIds.removeAll()
         var blocks: [UInt64] = []
         var anchoredLater: [UInt64?] = []
         anchoredLater.reserveCapacity(batch.count)
-        for (id, proof) in batch {
+        for (id, proof) in zip(ids, batch) {
             // A late answer (its request timed out) is still verified and stored; only its bookkeeping is gone.
             let request = peer.removeInflight(id)
             if let block = request?.block { blocks.append(block) }
@@ -45,9 +47,12 @@ extension ReplicationSession {
                                        "feed \(peer.feed.key): the peer answered request \(id) with block \(block)")
             }
         }
+        // Ask for the next blocks before verifying these, so that the peer serves them while this side stores:
+        // the window counts the answers in hand as done. Not with an upgrade, which changes what to ask for.
+        if !blocks.isEmpty, !batch.contains(where: { $0.upgrade != nil }) { try await requestAhead(from: peer) }
         let outcomes: [Feed.ReceiveOutcome]
         do {
-            outcomes = try await peer.feed.receiveBatch(batch.map(\.proof), anchoredLater: anchoredLater)
+            outcomes = try await peer.feed.receiveBatch(batch, anchoredLater: anchoredLater)
         } catch let error as HypercoreError {
             peer.feed.claims.release(blocks, abandoned: true)
             throw ReplicationError(.invalidProof, "feed \(peer.feed.key): data from the peer does not verify: \(error.message)",
@@ -60,7 +65,7 @@ extension ReplicationSession {
         for (i, outcome) in outcomes.enumerated() {
             switch outcome {
             case .stored:
-                if let block = batch[i].proof.block {
+                if let block = batch[i].block {
                     peer.blocksReceived += 1
                     peer.bytesReceived += block.value.count
                 }
@@ -68,7 +73,7 @@ extension ReplicationSession {
                 break
             case .unanchored:
                 // The proof it builds on did not come (noData, a timeout, another order): ask again.
-                if let block = batch[i].proof.block?.index { unanchored.append(block) }
+                if let block = batch[i].block?.index { unanchored.append(block) }
             }
         }
         if unanchored.isEmpty {
@@ -80,6 +85,14 @@ extension ReplicationSession {
             logger.debug("proofs arrived before the proofs anchoring them; asking again",
                          metadata: ["feed": "\(peer.feed.key)", "blocks": "\(unanchored.count)"])
         }
+    }
+
+    /// Requests what the window has room for and sends it at once, in the middle of a pass.
+    private func requestAhead(from peer: Peer) async throws {
+        guard peer.synced, peer.paired, let channel = peer.channel, !peer.closed else { return }
+        try await request(from: peer, on: channel, status: peer.lastStatus)
+        try await flush()
+        mux.cork()
     }
 
     // MARK: Serving
