@@ -13,7 +13,7 @@ extension ReplicationSession {
             "feed": "\(peer.feed.key)", "length": "\(status.length)", "contiguous": "\(status.contiguousLength)",
             "remoteLength": "\(peer.remoteLength)", "acked": "\(peer.lengthAcked)", "inflight": "\(peer.inflight.count)",
         ])
-        if !peer.requests.isEmpty { await serve(peer, on: channel) }
+        if !peer.requests.isEmpty { try await serve(peer, on: channel) }
         if !peer.wants.isEmpty { await answerWants(of: peer, on: channel, status: status) }
         announce(peer, on: channel, status: status, canUpgrade: canUpgrade)
         if peer.synced { try await request(from: peer, on: channel, status: status) }
@@ -97,24 +97,44 @@ extension ReplicationSession {
 
     // MARK: Serving
 
-    private func serve(_ peer: Peer, on channel: Protomux.Channel) async {
+    /// Block bytes answered before the answers so far are sent (mid-pass), so that a window of large blocks
+    /// neither waits for the whole window nor sits in memory at once.
+    static let servedBytesPerWrite = 4 << 20
+
+    private func serve(_ peer: Peer, on channel: Protomux.Channel) async throws {
         let requests = peer.requests
         peer.requests.removeAll()
-        // Seeks and manifests are not served here (compat cores, spec D.4); such requests get noData.
-        let answerable = requests.map { $0.seek == nil }
-        let proofs = await peer.feed.proofs(for: requests.map(\.proofRequest))
-        for (i, request) in requests.enumerated() {
-            if answerable[i], case .success(let proof) = proofs[i] {
-                if let frame = mux.send(.data(DataMessage(requestId: request.id, proof)), on: channel) {
-                    pendingFrames.append(frame)
+        // Proofs are built a slice at a time, sized from the blocks seen so far to about one write's worth.
+        var start = 0
+        var sliceLength = 64
+        var pendingBytes = 0
+        while start < requests.count {
+            let slice = requests[start..<Swift.min(start + sliceLength, requests.count)]
+            start = slice.endIndex
+            let proofs = await peer.feed.proofs(for: slice.map(\.proofRequest))
+            var sliceBytes = 0
+            for (request, result) in zip(slice, proofs) {
+                // Seeks and manifests are not served here (compat cores, spec D.4); such requests get noData.
+                if request.seek == nil, case .success(let proof) = result {
+                    if let frame = mux.send(.data(DataMessage(requestId: request.id, proof)), on: channel) {
+                        pendingFrames.append(frame)
+                    }
+                    if let block = proof.block {
+                        peer.blocksSent += 1
+                        peer.bytesSent += block.value.count
+                        sliceBytes += block.value.count
+                    }
+                } else {
+                    let frame = mux.send(.noData(NoDataMessage(requestId: request.id, reason: .notAvailable)), on: channel)
+                    if let frame { pendingFrames.append(frame) }
                 }
-                if let block = proof.block {
-                    peer.blocksSent += 1
-                    peer.bytesSent += block.value.count
-                }
-            } else {
-                let frame = mux.send(.noData(NoDataMessage(requestId: request.id, reason: .notAvailable)), on: channel)
-                if let frame { pendingFrames.append(frame) }
+            }
+            pendingBytes += sliceBytes
+            sliceLength = Swift.max(1, Swift.min(512, Self.servedBytesPerWrite / Swift.max(1, sliceBytes / slice.count)))
+            if pendingBytes >= Self.servedBytesPerWrite, start < requests.count {
+                try await flush()
+                mux.cork()
+                pendingBytes = 0
             }
         }
     }
