@@ -71,10 +71,6 @@ extension Feed {
         // blocks: nothing reads the data file in between (no suspension). A failed write records none of them.
         var writes = DataWrites()
         for (i, proof) in proofs.enumerated() {
-            if i < anchoredLater.count, let nodes = anchoredLater[i], isUnanchored(proof, nodes: nodes) {
-                outcomes.append(.unanchored)
-                continue
-            }
             do {
                 if let entry = try store(proof, writes: &writes) {
                     // Blocks stored one after another share one entry (their nodes, one bitfield range).
@@ -85,6 +81,11 @@ extension Feed {
                 }
             } catch let error as HypercoreError where error.code == .staleUpgrade {
                 outcomes.append(.notNew)
+            } catch let error as HypercoreError
+                        where error.code == .invalidProof && i < anchoredLater.count
+                        && anchoredLater[i].map({ isUnanchored(proof, nodes: $0) }) == true {
+                // Verification fails before anything changes; this one only lacks its anchor so far.
+                outcomes.append(.unanchored)
             } catch {
                 failure = error
                 break

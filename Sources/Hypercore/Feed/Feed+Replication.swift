@@ -218,11 +218,13 @@ extension Feed {
         var current = index
         var anchoredByEarlierClaim = false
         while !FlatTree.contains(current, head) {
-            if try tree.nodes.get(current) != nil { break }
+            // Brought by an earlier proof (checked first: cheaper than the node store; a node both brought and
+            // stored only marks the request as one that may arrive unanchored, which a stored anchor never is).
             if provided.contains(current, level: Int(count)) {
                 anchoredByEarlierClaim = true
                 break
             }
+            if try tree.nodes.get(current) != nil { break }
             count += 1
             current = FlatTree.parent(current)
         }
