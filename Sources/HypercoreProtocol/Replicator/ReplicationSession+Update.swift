@@ -49,7 +49,14 @@ extension ReplicationSession {
         }
         // Ask for the next blocks before verifying these, so that the peer serves them while this side stores:
         // the window counts the answers in hand as done. Not with an upgrade, which changes what to ask for.
-        if !blocks.isEmpty, !batch.contains(where: { $0.upgrade != nil }) { try await requestAhead(from: peer) }
+        if !blocks.isEmpty, !batch.contains(where: { $0.upgrade != nil }) {
+            do {
+                try await requestAhead(from: peer)
+            } catch {
+                peer.feed.claims.release(blocks, abandoned: true)  // their answers will not be stored
+                throw error
+            }
+        }
         let outcomes: [Feed.ReceiveOutcome]
         do {
             outcomes = try await peer.feed.receiveBatch(batch, anchoredLater: anchoredLater)
