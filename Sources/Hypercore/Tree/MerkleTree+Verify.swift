@@ -20,6 +20,10 @@ extension MerkleTree {
             throw HypercoreError(.invalidProof, "a proof may carry a block or a hash, not both")
         }
         var verified = VerifiedProof(nodes: [], upgrade: nil, block: nil)
+        // Each sibling adds itself and a parent; reserved once rather than grown append by append.
+        let pathNodes = proof.block?.nodes.count ?? proof.hash?.nodes.count ?? 0
+        let upgradeNodes = proof.upgrade.map { $0.nodes.count + $0.additionalNodes.count } ?? 0
+        verified.nodes.reserveCapacity(1 + 2 * pathNodes + 2 * upgradeNodes)
 
         // 1. The block (or hash) path up to an unverified node R.
         var top: TreeNode?
