@@ -100,4 +100,37 @@ import Testing
         #expect(try await replica.receive(contentsOf: Array(proofs[4...])) == 2)
         #expect(try await replica.get(5) == [5])
     }
+
+    @Test func claimedRunsAskForOneNodeEachAndAProofAheadOfItsAnchorIsUnanchored() async throws {
+        let (writer, replica) = try await pair(count: 64)
+        let claimed = await replica.claimMissingBlocks(in: [0..<64], limit: 64).blocks
+        #expect(claimed.map(\.index) == Array(0..<64))
+        // The first block asks for its whole path; the others stop at a node an earlier proof brings.
+        #expect(claimed[0].nodes == (try await replica.missingNodes(0)))
+        #expect(!claimed[0].anchoredByEarlierClaim)
+        #expect(claimed.dropFirst().allSatisfy { $0.anchoredByEarlierClaim })
+        #expect(claimed.reduce(0) { $0 + $1.nodes } < 2 * 64)
+        var proofs: [Proof] = []
+        for block in claimed {
+            proofs.append(try await writer.proof(for: ProofRequest(block: .init(index: block.index, nodes: block.nodes))))
+        }
+        let anchoredLater = claimed.map { $0.anchoredByEarlierClaim ? $0.nodes : nil }
+        // Block 1's proof before block 0's: it cannot verify yet, and is neither stored nor an error.
+        let early = try await replica.receiveBatch([proofs[1]], anchoredLater: [anchoredLater[1]])
+        #expect(early == [.unanchored])
+        #expect(!(await replica.has(1)))
+        // Without the flag the same proof is an error, as before.
+        await #expect(throws: HypercoreError.self) { _ = try await replica.receiveBatch([proofs[1]]) }
+        // In order, every proof verifies against the nodes of the ones before it.
+        let outcomes = try await replica.receiveBatch(proofs, anchoredLater: anchoredLater)
+        #expect(outcomes == Array(repeating: .stored, count: 64))
+        #expect(try await allBlocks(replica) == (0..<64).map { [UInt8($0)] })
+        #expect(await replica.treeHash == writer.treeHash)
+    }
+
+    private func allBlocks(_ feed: Feed) async throws -> [[UInt8]] {
+        var blocks: [[UInt8]] = []
+        for index in 0..<(await feed.length) { blocks.append(try await feed.get(index)) }
+        return blocks
+    }
 }

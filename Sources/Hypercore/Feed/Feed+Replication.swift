@@ -126,29 +126,116 @@ extension Feed {
         return result
     }
 
+    /// A block claimed for a request (``claimMissingBlocks(in:limit:)``).
+    package struct ClaimedBlock: Sendable, Equatable {
+        /// The block number.
+        package var index: UInt64
+        /// The tree levels above the block to ask for (the request's `nodes`).
+        package var nodes: UInt64
+        /// True when the node that anchors the proof (`nodes` levels above the leaf) is not stored yet but is
+        /// brought by the proof of an earlier block of the same claim: the proof verifies once that one is
+        /// stored (``receiveBatch(_:anchoredLater:)``).
+        package var anchoredByEarlierClaim: Bool
+    }
+
     /// Claims and returns up to `limit` blocks of `ranges` that this replica lacks and no other request holds,
-    /// each with the number of tree nodes to ask for (``missingNodes(_:)``), and whether some missing block of
-    /// `ranges` is claimed by another request. The caller releases the claims.
+    /// in order, and whether some missing block of `ranges` is claimed by another request. The caller releases
+    /// the claims.
+    ///
+    /// Each block's `nodes` counts the levels up to the first node that is stored or that the proof of an
+    /// earlier block of this claim brings (its leaf, the siblings on its path and the parents they make). A
+    /// run of consecutive blocks then asks for about one node per block instead of a whole path each, which
+    /// is what the peer sends, the replica hashes and the oplog records. Proofs answered in request order verify
+    /// as they are stored; one that arrives before the proof anchoring it does not verify yet
+    /// (``ReceiveOutcome/unanchored``) and is asked for again.
     package func claimMissingBlocks(
         in ranges: [Range<UInt64>], limit: Int
-    ) -> (blocks: [(index: UInt64, nodes: UInt64)], claimedElsewhere: Bool) {
-        var result: [(index: UInt64, nodes: UInt64)] = []
+    ) -> (blocks: [ClaimedBlock], claimedElsewhere: Bool) {
+        var result: [ClaimedBlock] = []
         var claimedElsewhere = false
-        for range in ranges {
-            var i = range.lowerBound
-            let end = Swift.min(range.upperBound, tree.length)
-            while i < end, result.count < limit {
-                guard let missing = bitfield.firstIndex(of: false, from: i), missing < end else { break }
-                if claims.claim(missing) {
-                    result.append((missing, (try? tree.missingNodes(2 * missing)) ?? 0))
-                } else {
-                    claimedElsewhere = true
+        var provided = ProvidedNodes()
+        claims.claiming { claim in
+            for range in ranges {
+                var i = range.lowerBound
+                let end = Swift.min(range.upperBound, tree.length)
+                while i < end, result.count < limit {
+                    guard let missing = bitfield.firstIndex(of: false, from: i), missing < end else { break }
+                    if claim(missing) {
+                        let planned = (try? plannedNodes(2 * missing, provided: &provided))
+                            ?? (nodes: 0, anchoredByEarlierClaim: false)
+                        result.append(ClaimedBlock(index: missing, nodes: planned.nodes,
+                                                   anchoredByEarlierClaim: planned.anchoredByEarlierClaim))
+                    } else {
+                        claimedElsewhere = true
+                    }
+                    i = missing + 1
                 }
-                i = missing + 1
+                if result.count >= limit { break }
             }
-            if result.count >= limit { break }
         }
         return (result, claimedElsewhere)
+    }
+
+    /// The tree nodes the proofs of a claim's earlier blocks bring, as the rightmost one at each level.
+    ///
+    /// Blocks are planned in increasing order. Then an ancestor of the next block is brought by an earlier proof
+    /// exactly when it is the rightmost node brought at its level, for the lowest such ancestor (which is the one
+    /// planning stops at): a brought node further right at that level would be the right sibling of an earlier
+    /// block's ancestor shared with this block, and the level below would then be brought already. A block out of
+    /// order forgets what was brought (its proof then asks for more nodes, never too few).
+    struct ProvidedNodes {
+        private var rightmost = [UInt64](repeating: .max, count: 64)
+        private var last: UInt64?
+
+        /// True when node `index` at `level` is brought by an earlier proof.
+        func contains(_ index: UInt64, level: Int) -> Bool {
+            level < rightmost.count && rightmost[level] == index
+        }
+
+        /// Starts planning leaf `leaf`: forgets everything when it is not after the previous one.
+        mutating func begin(_ leaf: UInt64) {
+            if let last, leaf <= last { rightmost = [UInt64](repeating: .max, count: 64) }
+            last = leaf
+        }
+
+        /// Notes that node `index` at `level` is brought.
+        mutating func insert(_ index: UInt64, level: Int) {
+            guard level < rightmost.count else { return }
+            if rightmost[level] == .max || index > rightmost[level] { rightmost[level] = index }
+        }
+    }
+
+    /// The `nodes` to request for leaf `index` (as ``MerkleTree/missingNodes(_:)``, but stopping at a node an
+    /// earlier proof of the claim brings too), and whether it stopped at such a node; then notes in `provided`
+    /// what this proof brings: the leaf, the siblings on the way up and the parents they make.
+    private func plannedNodes(
+        _ index: UInt64, provided: inout ProvidedNodes
+    ) throws -> (nodes: UInt64, anchoredByEarlierClaim: Bool) {
+        let head = 2 * tree.length
+        if FlatTree.rightSpan(index) >= head { return (0, false) }
+        provided.begin(index)
+        var count: UInt64 = 0
+        var current = index
+        var anchoredByEarlierClaim = false
+        while !FlatTree.contains(current, head) {
+            // Brought by an earlier proof (checked first: cheaper than the node store; a node both brought and
+            // stored only marks the request as one that may arrive unanchored, which a stored anchor never is).
+            if provided.contains(current, level: Int(count)) {
+                anchoredByEarlierClaim = true
+                break
+            }
+            if try tree.nodes.get(current) != nil { break }
+            count += 1
+            current = FlatTree.parent(current)
+        }
+        current = index
+        provided.insert(current, level: 0)
+        for level in 0..<Int(count) {
+            provided.insert(FlatTree.sibling(current), level: level)
+            current = FlatTree.parent(current)
+            provided.insert(current, level: level + 1)
+        }
+        return (count, anchoredByEarlierClaim)
     }
 
     /// The replication state, whether this feed can upgrade a peer at `remoteLength`, and the runs of blocks

@@ -58,9 +58,16 @@ package final class BlockClaims: Sendable {
         claimed.withLock { $0.insert(index).inserted }
     }
 
+    /// Claims several indexes under one lock: `body` gets a function that claims one (false when another request
+    /// holds it).
+    package func claiming(_ body: (_ claim: (UInt64) -> Bool) -> Void) {
+        claimed.withLock { set in body { set.insert($0).inserted } }
+    }
+
     /// Releases claims. `abandoned` is true when the blocks did not arrive (the peer had no data, the request
-    /// timed out, its session ended): other sessions are told so they can ask their peers.
-    package func release(_ indexes: some Sequence<UInt64>, abandoned: Bool = false) {
+    /// timed out, its session ended): other sessions are told so they can ask their peers. (An array, not any
+    /// sequence: the generic version, unspecialised across modules, allocated once per element.)
+    package func release(_ indexes: [UInt64], abandoned: Bool = false) {
         let released = claimed.withLock { set in
             var count = 0
             for index in indexes where set.remove(index) != nil { count += 1 }

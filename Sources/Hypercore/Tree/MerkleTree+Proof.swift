@@ -89,6 +89,8 @@ extension MerkleTree {
     /// The siblings from `index` up to (not including) `top`, bottom-up; with `includeSelf`, the node itself first.
     private func path(from index: UInt64, to top: UInt64, includeSelf: Bool) throws -> [TreeNode] {
         var out = [TreeNode]()
+        let (upper, lower) = (FlatTree.depth(top), FlatTree.depth(index))
+        out.reserveCapacity((upper > lower ? Int(Swift.min(upper - lower, 64)) : 0) + (includeSelf ? 1 : 0))
         if includeSelf { out.append(try required(index)) }
         var current = index
         while current != top {

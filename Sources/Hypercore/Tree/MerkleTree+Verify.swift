@@ -1,6 +1,7 @@
 /// Proof verification (spec D.5, "Verifying a response").
 extension MerkleTree {
-    /// A proof that verified: the nodes it authenticates, the new signed state if it upgraded, and the block.
+    /// A proof that verified: the nodes it authenticates (without the stored node it is anchored at), the new
+    /// signed state if it upgraded, and the block.
     struct VerifiedProof {
         var nodes: [TreeNode]
         var upgrade: (roots: [TreeNode], length: UInt64, signature: Signature)?
@@ -20,6 +21,10 @@ extension MerkleTree {
         }
         try Self.checkBounds(proof)
         var verified = VerifiedProof(nodes: [], upgrade: nil, block: nil)
+        // Each sibling adds itself and a parent; reserved once rather than grown append by append.
+        let pathNodes = proof.block?.nodes.count ?? proof.hash?.nodes.count ?? 0
+        let upgradeNodes = proof.upgrade.map { $0.nodes.count + $0.additionalNodes.count } ?? 0
+        verified.nodes.reserveCapacity(1 + 2 * pathNodes + 2 * upgradeNodes)
 
         // 1. The block (or hash) path up to an unverified node R.
         var top: TreeNode?
@@ -48,13 +53,16 @@ extension MerkleTree {
 
         // 3. A path not anchored by the upgrade must meet a node we trust.
         if let top, !consumed {
-            let trusted = try nodes.get(top.index) ?? roots.first { $0.index == top.index }
+            let stored = try nodes.get(top.index)
+            let trusted = stored ?? roots.first { $0.index == top.index }
             guard let trusted else {
                 throw HypercoreError(.invalidProof, "proof ends at node \(top.index), which is not in the verified tree")
             }
             guard trusted.hash == top.hash, trusted.size == top.size else {
                 throw HypercoreError(.invalidChecksum, "proof does not match the verified node \(top.index)")
             }
+            // The anchor is stored already (the last node the climb added): nothing to record again.
+            if stored != nil, verified.nodes.last?.index == top.index { verified.nodes.removeLast() }
         }
         return verified
     }

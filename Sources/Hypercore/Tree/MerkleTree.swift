@@ -11,6 +11,8 @@ final class MerkleTree {
 
     /// One-entry cursor for sequential reads: the byte range of the last block located.
     private var lastRange: (block: UInt64, offset: UInt64, size: UInt64)?
+    /// One-entry cursor for sequential downloads: the byte range of the last block stored from a proof.
+    private var lastStored: (fork: UInt64, block: UInt64, offset: UInt64, size: UInt64)?
 
     init(nodes: NodeStore) {
         self.nodes = nodes
@@ -37,6 +39,7 @@ final class MerkleTree {
         self.signature = signature
         byteLength = roots.reduce(0) { $0 + $1.size }
         lastRange = nil
+        lastStored = nil
     }
 
     /// The tree hash of the current roots.
@@ -146,6 +149,20 @@ final class MerkleTree {
             return (offset, current)
         }
         throw HypercoreError(.invalidProof, "block \(block) is not under the roots")
+    }
+
+    /// The byte offset at which to store verified block `block` of `size` bytes: right after the block stored
+    /// last when that was `block − 1` (a download in order walks no tree), else walked down from `roots`
+    /// (``locate(block:under:)``).
+    func offsetForStoring(block: UInt64, size: UInt64, under roots: [TreeNode]) throws -> UInt64 {
+        var offset: UInt64?
+        if let last = lastStored, last.fork == fork, last.block &+ 1 == block {
+            let (end, overflow) = last.offset.addingReportingOverflow(last.size)
+            if !overflow { offset = end }
+        }
+        let result = try offset ?? locate(block: block, under: roots).offset
+        lastStored = (fork, block, result, size)
+        return result
     }
 
     /// Stored node sizes are not trusted blindly: a block must lie inside the signed byte length.

@@ -9,6 +9,8 @@ import Hypercore
 struct BatchBuilder: Sendable {
     /// The largest batch frame built.
     let maxBatch: Int
+    /// A batch starting with an entry at least this long reserves ``maxBatch`` bytes.
+    static let largeEntryLength = 64 * 1024
     /// Finished frames, in order.
     private var frames: [[UInt8]] = []
     /// The batch being built (empty: none).
@@ -43,7 +45,10 @@ struct BatchBuilder: Sendable {
                 frames.append(ProtomuxFrame.message(channel: channel, type: type, payload: payload))
                 return
             }
-            current = CompactEncoder(capacity: max(256, headerLength + entryLength))
+            // A batch that starts with a large message (block data) gets the whole limit at once: appending more
+            // then never copies megabytes to grow it, and pages never written are never touched.
+            let capacity = entryLength >= Self.largeEntryLength ? maxBatch : max(256, headerLength + entryLength)
+            current = CompactEncoder(capacity: capacity)
             current.byte(0)
             current.byte(0)
             current.uint(channel)

@@ -16,6 +16,9 @@ final class Peer {
         var block: UInt64?
         var upgrade: Bool
         var deadline: ContinuousClock.Instant
+        /// The request's `nodes` when its proof is anchored by the proof of an earlier request
+        /// (``Feed/ClaimedBlock/anchoredByEarlierClaim``).
+        var anchoredLater: UInt64? = nil
     }
 
     let feed: Feed
@@ -66,7 +69,9 @@ final class Peer {
     var waitsForCapacity = false
 
     // Received and not yet handled (handled once per batch of events).
-    var proofs: [(requestId: UInt64, proof: Proof)] = []
+    var proofs: [Proof] = []
+    /// The request each of ``proofs`` answers.
+    var proofRequestIds: [UInt64] = []
     var requests: [RequestMessage] = []
     /// Cancels received since ``requests`` were last served: per request id, how many of ``requests`` had
     /// arrived when its latest cancel did. Those with the id are dropped when served; a later request may

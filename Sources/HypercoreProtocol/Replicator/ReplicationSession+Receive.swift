@@ -86,7 +86,8 @@ extension ReplicationSession {
             // Answers to requests never sent here are ignored, never stored. A late answer to a request that
             // timed out is verified and stored like any other (its block may still be missing).
             guard data.requestId != 0, data.requestId < nextRequestId else { return }
-            peer.proofs.append((data.requestId, data.proof))
+            peer.proofs.append(data.proof)
+            peer.proofRequestIds.append(data.requestId)
         case .noData(let noData):
             guard let request = peer.removeInflight(noData.requestId) else { return }
             if let block = request.block {

@@ -14,7 +14,7 @@ extension ReplicationSession {
             "feed": "\(peer.feed.key)", "length": "\(status.length)", "contiguous": "\(status.contiguousLength)",
             "remoteLength": "\(peer.remoteLength)", "acked": "\(peer.lengthAcked)", "inflight": "\(peer.inflight.count)",
         ])
-        if !peer.requests.isEmpty { await serve(peer, on: channel) }
+        if !peer.requests.isEmpty { try await serve(peer, on: channel) }
         if !peer.wants.isEmpty { await answerWants(of: peer, on: channel, status: status) }
         announce(peer, on: channel, status: status, canUpgrade: canUpgrade)
         if peer.synced { try await request(from: peer, on: channel, status: status) }
@@ -30,23 +30,33 @@ extension ReplicationSession {
 
     private func storeProofs(of peer: Peer) async throws {
         let received = peer.proofs
+        let ids = peer.proofRequestIds
         peer.proofs.removeAll()
+        peer.proofRequestIds.removeAll()
         var blocks: [UInt64] = []
         // Only the first answer to each request is verified and stored; another answer to the same request in
         // this batch was not asked for. A late answer to a request that timed out is accepted once (its claim
         // was given back when it timed out, so it is not released again).
-        var batch: [(requestId: UInt64, proof: Proof)] = []
-        for (id, proof) in received {
+        var batch: [Proof] = []
+        var anchoredLater: [UInt64?] = []
+        var claimed: [Bool] = []
+        batch.reserveCapacity(received.count)
+        anchoredLater.reserveCapacity(received.count)
+        claimed.reserveCapacity(received.count)
+        for (id, proof) in zip(ids, received) {
             let request: Peer.Inflight
             if let current = peer.removeInflight(id) {
                 request = current
                 if let block = request.block { blocks.append(block) }
+                claimed.append(true)
             } else if let late = peer.expired.removeValue(forKey: id) {
                 request = late
+                claimed.append(false)
             } else {
                 continue
             }
-            batch.append((id, proof))
+            batch.append(proof)
+            anchoredLater.append(request.anchoredLater)
             if request.upgrade { peer.upgradeInflight = false }
             // An answer that carries another block than the one asked for (or none) is not stored.
             if proof.block?.index != request.block {
@@ -56,10 +66,19 @@ extension ReplicationSession {
                                        "feed \(peer.feed.key): the peer answered request \(id) with \(answer)")
             }
         }
-        let stored: [Bool]
+        // Ask for the next blocks before verifying these, so that the peer serves them while this side stores:
+        // the window counts the answers in hand as done. Not with an upgrade, which changes what to ask for.
+        if !blocks.isEmpty, !batch.contains(where: { $0.upgrade != nil }) {
+            do {
+                try await requestAhead(from: peer)
+            } catch {
+                peer.feed.claims.release(blocks, abandoned: true)  // their answers will not be stored
+                throw error
+            }
+        }
+        let outcomes: [Feed.ReceiveOutcome]
         do {
-            stored = try await peer.feed.receiveBatch(batch.map(\.proof))
-            peer.feed.claims.release(blocks)
+            outcomes = try await peer.feed.receiveBatch(batch, anchoredLater: anchoredLater)
         } catch let error as HypercoreError {
             peer.feed.claims.release(blocks, abandoned: true)
             throw ReplicationError(.invalidProof, "feed \(peer.feed.key): data from the peer does not verify: \(error.message)",
@@ -68,17 +87,47 @@ extension ReplicationSession {
             peer.feed.claims.release(blocks, abandoned: true)
             throw error
         }
-        for (i, isNew) in stored.enumerated() where isNew {
-            if let block = batch[i].proof.block {
-                peer.blocksReceived += 1
-                peer.bytesReceived += block.value.count
+        var unanchored: [UInt64] = []
+        for (i, outcome) in outcomes.enumerated() {
+            switch outcome {
+            case .stored:
+                if let block = batch[i].block {
+                    peer.blocksReceived += 1
+                    peer.bytesReceived += block.value.count
+                }
+            case .notNew:
+                break
+            case .unanchored:
+                // The proof it builds on did not come (noData, a timeout, another order): ask again.
+                if claimed[i], let block = batch[i].block?.index { unanchored.append(block) }
             }
         }
+        if unanchored.isEmpty {
+            peer.feed.claims.release(blocks)
+        } else {
+            let retry = Set(unanchored)
+            peer.feed.claims.release(blocks.filter { !retry.contains($0) })
+            peer.feed.claims.release(unanchored, abandoned: true)
+            logger.debug("proofs arrived before the proofs anchoring them; asking again",
+                         metadata: ["feed": "\(peer.feed.key)", "blocks": "\(unanchored.count)"])
+        }
+    }
+
+    /// Requests what the window has room for and sends it at once, in the middle of a pass.
+    private func requestAhead(from peer: Peer) async throws {
+        guard peer.synced, peer.paired, let channel = peer.channel, !peer.closed else { return }
+        try await request(from: peer, on: channel, status: peer.lastStatus)
+        try await flush()
+        mux.cork()
     }
 
     // MARK: Serving
 
-    private func serve(_ peer: Peer, on channel: Protomux.Channel) async {
+    /// Block bytes answered before the answers so far are sent (mid-pass), so that a window of large blocks
+    /// neither waits for the whole window nor sits in memory at once.
+    static let servedBytesPerWrite = 4 << 20
+
+    private func serve(_ peer: Peer, on channel: Protomux.Channel) async throws {
         var requests = peer.requests
         if !peer.cancels.isEmpty {
             let cancels = peer.cancels
@@ -88,21 +137,37 @@ extension ReplicationSession {
         }
         peer.requests.removeAll()
         peer.cancels.removeAll()
-        // Seeks and manifests are not served here (compat cores, spec D.4); such requests get noData.
-        let answerable = requests.map { $0.seek == nil }
-        let proofs = await peer.feed.proofs(for: requests.map(\.proofRequest))
-        for (i, request) in requests.enumerated() {
-            if answerable[i], case .success(let proof) = proofs[i] {
-                if let frame = mux.send(.data(DataMessage(requestId: request.id, proof)), on: channel) {
-                    pendingFrames.append(frame)
+        // Proofs are built a slice at a time, sized from the blocks seen so far to about one write's worth.
+        var start = 0
+        var sliceLength = 64
+        var pendingBytes = 0
+        while start < requests.count {
+            let slice = requests[start..<Swift.min(start + sliceLength, requests.count)]
+            start = slice.endIndex
+            let proofs = await peer.feed.proofs(for: slice.map(\.proofRequest))
+            var sliceBytes = 0
+            for (request, result) in zip(slice, proofs) {
+                // Seeks and manifests are not served here (compat cores, spec D.4); such requests get noData.
+                if request.seek == nil, case .success(let proof) = result {
+                    if let frame = mux.send(.data(DataMessage(requestId: request.id, proof)), on: channel) {
+                        pendingFrames.append(frame)
+                    }
+                    if let block = proof.block {
+                        peer.blocksSent += 1
+                        peer.bytesSent += block.value.count
+                        sliceBytes += block.value.count
+                    }
+                } else {
+                    let frame = mux.send(.noData(NoDataMessage(requestId: request.id, reason: .notAvailable)), on: channel)
+                    if let frame { pendingFrames.append(frame) }
                 }
-                if let block = proof.block {
-                    peer.blocksSent += 1
-                    peer.bytesSent += block.value.count
-                }
-            } else {
-                let frame = mux.send(.noData(NoDataMessage(requestId: request.id, reason: .notAvailable)), on: channel)
-                if let frame { pendingFrames.append(frame) }
+            }
+            pendingBytes += sliceBytes
+            sliceLength = Swift.max(1, Swift.min(512, Self.servedBytesPerWrite / Swift.max(1, sliceBytes / slice.count)))
+            if pendingBytes >= Self.servedBytesPerWrite, start < requests.count {
+                try await flush()
+                mux.cork()
+                pendingBytes = 0
             }
         }
     }
@@ -193,7 +258,8 @@ extension ReplicationSession {
                 let id = nextId()
                 let request = ProofRequest(fork: peer.remoteFork, block: .init(index: block.index, nodes: block.nodes))
                 send(.request(RequestMessage(id: id, request)), on: channel)
-                peer.addInflight(id, Peer.Inflight(block: block.index, upgrade: false, deadline: deadline))
+                peer.addInflight(id, Peer.Inflight(block: block.index, upgrade: false, deadline: deadline,
+                                                   anchoredLater: block.anchoredByEarlierClaim ? block.nodes : nil))
             }
         }
         // Blocks another session has asked for are not ours to request, but the feed is not complete until
