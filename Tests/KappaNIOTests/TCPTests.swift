@@ -33,7 +33,7 @@ private func readAll(_ stream: TCPByteStream) async throws -> [UInt8] {
 /// Waits until `condition` holds, polling; fails the test after `timeout`.
 private func eventually(
     _ what: String,
-    timeout: Duration = .seconds(5),
+    timeout: Duration = .seconds(60),
     _ condition: () -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
