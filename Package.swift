@@ -38,13 +38,21 @@ let package = Package(
         ),
         // The fast JSON decoder behind `ValueEncoding.json`: internal to the package, not a product.
         .target(name: "KappaJSON"),
-        .target(name: "KappaCore", dependencies: ["Hypercore", "HypercoreProtocol", "KappaJSON", "CSQLite", "CSodium"]),
+        .target(
+            name: "KappaCore",
+            dependencies: [
+                "Hypercore", "HypercoreProtocol", "KappaJSON", "CSQLite", "CSodium",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(name: "KappaTesting", dependencies: ["Hypercore", "HypercoreProtocol"]),
         // The TCP transport: SwiftNIO connections adapted to `ByteStream`. The only module that imports NIO.
         .target(
             name: "KappaNIO",
             dependencies: [
                 "HypercoreProtocol",
+                "KappaCore",
+                "Hypercore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -70,6 +78,7 @@ let package = Package(
             name: "KappaNIOTests",
             dependencies: [
                 "KappaNIO",
+                "KappaCore",
                 "HypercoreProtocol",
                 "Hypercore",
                 "KappaTesting",

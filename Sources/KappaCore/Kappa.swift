@@ -116,12 +116,12 @@ public actor Kappa<Value: Codable & Sendable> {
     private let database: SQLiteDatabase
     /// The feed files' descriptors; for a directory it holds the `LOCK` for as long as any feed file lives.
     private let files: FilePool
-    private let feedSet: FeedSet
+    let feedSet: FeedSet
     /// The tree-page cache budget all feeds share.
     private let cacheBudget: CacheBudget
     private let tasks = OwnedTasks()
     /// Running replication sessions.
-    nonisolated let sessions = OwnedTasks()
+    package nonisolated let sessions = OwnedTasks()
     private var feedsByKey: [PublicKey: Feed] = [:]
     /// Local writer names and their feed keys (whether or not the feed opened).
     private var writers: [String: PublicKey] = [:]

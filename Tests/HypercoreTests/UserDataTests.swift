@@ -59,7 +59,18 @@ import KappaTesting
                 #expect(await feed.userData("b") == nil)
                 // Dropped without close: the changes are oplog entries, replayed on open.
             }
-            let feed = try Feed.open(storage: try FileDirectory(path: dir.path))
+            // The dropped feed's lock goes with its last reference, which a flush still running in the background
+            // may hold for a moment: wait for it (bounded), as a restarted process would find it free.
+            let deadline = ContinuousClock.now + .seconds(60)
+            var opened: Feed?
+            while opened == nil {
+                do {
+                    opened = try Feed.open(storage: try FileDirectory(path: dir.path))
+                } catch let error as StorageError where error.code == .locked && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+            }
+            let feed = try #require(opened)
             #expect(await feed.userData("a") == [4])
             #expect(await feed.userData("b") == nil)
             #expect(await feed.userData("c") == nil)

@@ -315,7 +315,8 @@ import KappaTesting
                         addRemote: { key in
                             calls.state.withLock { $0.added.append(key) }
                             return try Feed.replica(key: key)
-                        }))
+                        },
+                        membership: ChangeSignal()))
     }
 
     static func have(_ keys: [PublicKey], count: Int? = nil) -> [UInt8] {

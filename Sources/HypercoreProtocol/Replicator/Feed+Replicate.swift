@@ -15,6 +15,8 @@ extension Feed {
     ///   - identity: this peer's static key pair for the handshake (its identity on the network).
     ///   - mode: download everything (``ReplicationMode/full``) or only what readers wait for.
     ///   - options: the session's options; `streamOptions` the secret stream's (keep-alive, idle timeout).
+    ///   - logger: where the session logs (debug and trace).
+    ///   - events: where the session reports its progress (``ReplicationEvent``); finished when it ends.
     /// - Returns: what moved.
     /// - Throws: ``ReplicationError`` (handshake, transport, a peer that breaks the protocol or sends data that does
     ///   not verify — nothing of it is stored).
@@ -22,12 +24,16 @@ extension Feed {
     public nonisolated func replicate(
         over connection: some ByteStream, isInitiator: Bool, identity: KeyPair = .random(),
         mode: ReplicationMode = .full, options: ReplicationSession.Options = .init(),
-        streamOptions: SecretStream.Options = .init(), logger: Logger = Logger(label: "kappa.replication")
+        streamOptions: SecretStream.Options = .init(), logger: Logger = Logger(label: "kappa.replication"),
+        events: AsyncStream<ReplicationEvent>.Continuation? = nil
     ) async throws -> ReplicationSummary {
-        try await SecretStream.withSecretStream(
+        // The stream ends however the call ends (the handshake may fail before a session exists).
+        defer { events?.finish() }
+        return try await SecretStream.withSecretStream(
             over: connection, isInitiator: isInitiator, identity: identity, options: streamOptions
         ) { stream in
             let session = ReplicationSession(stream: stream, options: options, logger: logger)
+            if let events { await session.setEvents(events, peer: stream.remotePublicKey) }
             try await session.add(self, mode: mode)
             return try await session.run()
         }

@@ -295,9 +295,11 @@ extension ReplicationSession {
         return peer.nothingToRequest || peer.closed
     }
 
-    /// True when the peer holds everything we offer (it said so with `range`s), or does not download.
+    /// True when the peer holds everything we offer (it said so with `range`s), or does not download blocks but
+    /// knows our length (a sparse peer upgrades to it before fetching on demand; closing earlier would leave it
+    /// without the length).
     private func isRemotelyComplete(_ peer: Peer, status: Feed.ReplicationStatus) -> Bool {
-        if !peer.remoteDownloading { return true }
+        if !peer.remoteDownloading { return peer.remoteLength >= status.length || peer.remoteFork != status.fork }
         guard peer.remoteLength >= status.length, let held = peer.held else { return false }
         return held.allSatisfy { peer.remoteHas.contains($0) }
     }

@@ -74,6 +74,8 @@ public actor ReplicationSession {
     var resolver: (@Sendable (Bytes32) async -> (Feed, ReplicationMode)?)?
     /// One more protocol's channel on this connection (see ``SessionChannelHandler``).
     var extra: ExtraChannel?
+    /// Where events go (see ``ReplicationEvent``), the peer they name, and whether the session finishes the stream.
+    var events: (continuation: AsyncStream<ReplicationEvent>.Continuation, peer: PublicKey, finishing: Bool)?
 
     /// A session over any message transport (tests run sessions over plain message pipes).
     package init(transport: any MessageTransport, options: Options = Options(), logger: Logger = Logger(label: "kappa.replication")) {
@@ -102,6 +104,34 @@ public actor ReplicationSession {
         self.resolver = resolver
     }
 
+    /// Reports this session's events to `continuation` (call before ``run()``), naming `peer` (the remote static
+    /// key); the session finishes the stream when it ends, unless `finishing` is false (a stream shared by many
+    /// sessions).
+    package func setEvents(_ continuation: AsyncStream<ReplicationEvent>.Continuation, peer: PublicKey,
+                           finishing: Bool = true) {
+        events = (continuation, peer, finishing)
+    }
+
+    /// Reports an event, if someone listens.
+    package func emit(_ kind: ReplicationEvent.Kind) {
+        guard let events else { return }
+        events.continuation.yield(ReplicationEvent(peer: events.peer, kind: kind))
+    }
+
+    /// Reports `peer`'s totals if they changed since they were last reported.
+    func reportProgress(_ peer: Peer) {
+        guard events != nil else { return }
+        let now = (peer.blocksReceived, peer.blocksSent, peer.lastStatus.length, peer.remoteLength)
+        if let last = peer.reported, last == now { return }
+        peer.reported = now
+        emit(.progress(feedSummary(peer)))
+    }
+
+    /// Wakes the session for a pass (its channel handler has something new to say); safe from any thread.
+    package nonisolated func wake() {
+        inbox.push(.tick)
+    }
+
     /// Ends ``run()``: channels are closed and the connection too.
     public func close() {
         closedLocally = true
@@ -116,6 +146,7 @@ public actor ReplicationSession {
     public func run() async throws -> ReplicationSummary {
         guard !started else { throw ReplicationError(.closed, "run() was already called on this session") }
         started = true
+        emit(.started)
         let result: Result<ReplicationSummary, any Error>
         do {
             result = .success(try await replicate())
@@ -126,9 +157,14 @@ public actor ReplicationSession {
             result = .failure(error)
         }
         await finish()
-        if case .failure(let error) = result {
+        switch result {
+        case .success(let summary):
+            emit(.finished(summary))
+        case .failure(let error):
             logger.debug("session ended with an error", metadata: ["error": "\(error)"])
+            emit(.failed(error))
         }
+        if let events, events.finishing { events.continuation.finish() }
         return try result.get()
     }
 
@@ -198,6 +234,9 @@ public actor ReplicationSession {
             }
             for peer in peers where dirty.contains(ObjectIdentifier(peer)) && !peer.closed {
                 try await update(peer)
+            }
+            if self.events != nil {
+                for peer in peers where dirty.contains(ObjectIdentifier(peer)) { reportProgress(peer) }
             }
             // Feeds that waited for room in the request window get it now.
             for peer in peers where peer.waitsForCapacity && !peer.closed && !dirty.contains(ObjectIdentifier(peer)) {
@@ -275,6 +314,7 @@ public actor ReplicationSession {
         observers.append((peer.feed.wants.signal, peer.feed.wants.signal.observe { inbox.push(.feedChanged(id)) }))
         observers.append((peer.feed.claims.abandoned, peer.feed.claims.abandoned.observe { inbox.push(.feedChanged(id)) }))
         logger.debug("opened channel", metadata: ["feed": "\(peer.feed.key)"])
+        emit(.feedAdded(peer.feed.key))
         return result.events
     }
 
@@ -301,12 +341,14 @@ public actor ReplicationSession {
     }
 
     func summary() -> ReplicationSummary {
-        ReplicationSummary(feeds: peers.map { peer in
-            ReplicationSummary.Feed(
-                key: peer.feed.key, blocksReceived: peer.blocksReceived, bytesReceived: peer.bytesReceived,
-                blocksSent: peer.blocksSent, bytesSent: peer.bytesSent, length: peer.lastStatus.length,
-                remoteLength: peer.remoteLength, isComplete: isLocallyComplete(peer))
-        })
+        ReplicationSummary(feeds: peers.map(feedSummary))
+    }
+
+    func feedSummary(_ peer: Peer) -> ReplicationSummary.Feed {
+        ReplicationSummary.Feed(
+            key: peer.feed.key, blocksReceived: peer.blocksReceived, bytesReceived: peer.bytesReceived,
+            blocksSent: peer.blocksSent, bytesSent: peer.bytesSent, length: peer.lastStatus.length,
+            remoteLength: peer.remoteLength, isComplete: isLocallyComplete(peer))
     }
 }
 

@@ -35,11 +35,15 @@ package struct SessionConnection: Sendable {
     package var isInitiator: Bool
     /// The connection's handshake hash (capabilities are bound to it).
     package var handshakeHash: [UInt8]
+    /// Asks the session for a pass soon (``SessionChannelHandler/pass()`` is called then), from any thread: how a
+    /// handler that learns something outside the session's events (a new local feed) gets to say it.
+    package var wake: @Sendable () -> Void
 
     /// Describes a connection.
-    package init(isInitiator: Bool, handshakeHash: [UInt8]) {
+    package init(isInitiator: Bool, handshakeHash: [UInt8], wake: @escaping @Sendable () -> Void = {}) {
         self.isInitiator = isInitiator
         self.handshakeHash = handshakeHash
+        self.wake = wake
     }
 }
 
@@ -70,7 +74,9 @@ extension ReplicationSession {
     }
 
     var connection: SessionConnection {
-        SessionConnection(isInitiator: transport.isInitiator, handshakeHash: transport.handshakeHash)
+        let inbox = self.inbox
+        return SessionConnection(isInitiator: transport.isInitiator, handshakeHash: transport.handshakeHash,
+                                 wake: { inbox.push(.tick) })
     }
 
     /// Opens the handler's channel (at the start of ``run()``).

@@ -4,7 +4,7 @@ import Synchronization
 /// place: ``cancelAll()`` cancels them (the database does that when it is closed or released), ``waitAll()``
 /// awaits them. A task's body holds what it needs, including what holds the database's lock, so the lock is
 /// released only after the last task has ended.
-final class OwnedTasks: Sendable {
+package final class OwnedTasks: Sendable {
     /// A running task, whatever it returns.
     private struct Entry {
         let cancel: @Sendable () -> Void
@@ -42,7 +42,7 @@ final class OwnedTasks: Sendable {
 
     /// Starts `body` as an owned task and returns it (to await its value, or cancel it); `nil` (and nothing
     /// started) once ``cancelAll()`` or ``waitAll()`` was called.
-    func start<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) -> Task<T, any Error>? {
+    package func start<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) -> Task<T, any Error>? {
         state.withLock { s in
             guard !s.closed else { return nil }
             s.nextID += 1

@@ -15,6 +15,8 @@ final class FeedSet: Sendable {
     private let state = Mutex(State())
     /// Bumped on every append, verified download, and new feed.
     let changes = ChangeSignal()
+    /// Bumped on every new feed only.
+    let membership = ChangeSignal()
     /// Where damage is reported (the database's `errors`).
     private let report: @Sendable (KappaError) -> Void
 
@@ -46,6 +48,7 @@ final class FeedSet: Sendable {
             changes.notify()
         }
         changes.notify()
+        membership.notify()
     }
 
     /// The first block of `key` that could not be read, if any: readers stop there.

@@ -23,6 +23,9 @@ import HypercoreProtocol
 ///   contiguous length it holds of each. Each side sends its whole offer (at least one `have`, empty for a
 ///   database without feeds) right after the channel pairs, split into messages of at most the receiver's
 ///   per-message limit. Every `key` must be a valid Ed25519 point.
+///   In a live session a side sends another `have` whenever its database gains feeds (a new writer, a feed
+///   learned from a third peer), listing only feeds not offered before on this connection and not offered by
+///   the peer.
 /// - type 1, `want`: `uint n`, then `n` × `fixed32 key`: feeds the sender lacks and asks for, only among those
 ///   offered to it. Before sending a `want` for a key, and for every offered key it already holds, the
 ///   receiver of a `have` opens the feed's `hypercore/alpha` channel on the same connection (full
@@ -48,6 +51,8 @@ actor FeedExchange: SessionChannelHandler {
         var feed: @Sendable (PublicKey) async -> Feed?
         /// Adds a remote feed read-only.
         var addRemote: @Sendable (PublicKey) async throws -> Feed
+        /// Bumped when the database gains a feed (a new writer, a feed learned from any peer).
+        var membership: ChangeSignal
     }
 
     enum MessageType: UInt64 {
@@ -62,6 +67,7 @@ actor FeedExchange: SessionChannelHandler {
     nonisolated let channelID: [UInt8]
     private let sharedKey: Bytes32
     private let live: Bool
+    private let mode: ReplicationMode
     private let maxFeedsPerMessage: Int
     private let maxFeedsFromPeer: Int
     private let database: Database
@@ -80,14 +86,36 @@ actor FeedExchange: SessionChannelHandler {
     private var closed = false
     /// Feeds learned from the peer (added to the database).
     private(set) var learned: [PublicKey] = []
+    /// The database's ``Database/membership`` version when its feeds were last offered.
+    private var offeredMembership: UInt64 = 0
+    /// The observer that wakes the session when the database gains a feed (live sessions).
+    private var membershipObserver: Int?
+    /// Told about each feed learned from the peer.
+    private var onLearned: (@Sendable (PublicKey) -> Void)?
 
-    init(sharedKey: Bytes32, live: Bool, maxFeedsPerMessage: Int, maxFeedsFromPeer: Int, database: Database) {
+    init(
+        sharedKey: Bytes32, live: Bool, mode: ReplicationMode = .full, maxFeedsPerMessage: Int, maxFeedsFromPeer: Int,
+        database: Database
+    ) {
         self.sharedKey = sharedKey
         self.channelID = Self.channelID(sharedKey: sharedKey)
         self.live = live
+        self.mode = mode
         self.maxFeedsPerMessage = max(1, maxFeedsPerMessage)
         self.maxFeedsFromPeer = max(0, maxFeedsFromPeer)
         self.database = database
+    }
+
+    /// Calls `body` for each feed learned from the peer from now on.
+    func setOnLearned(_ body: @escaping @Sendable (PublicKey) -> Void) {
+        onLearned = body
+    }
+
+    /// Stops watching the database (when the session has ended).
+    func finish() {
+        if let membershipObserver { database.membership.removeObserver(membershipObserver) }
+        membershipObserver = nil
+        closed = true
     }
 
     /// `B2b256(msg = "kappa/feeds"; key = sharedKey)`.
@@ -127,12 +155,24 @@ actor FeedExchange: SessionChannelHandler {
         guard capability == expected else {
             throw ReplicationError(.invalidCapability, "the peer cannot prove it knows the database's shared key")
         }
-        // Proven: offer every local feed.
+        // Proven: offer every local feed, and in a live session every feed the database gains later.
+        if live, membershipObserver == nil, !closed {
+            let wake = connection.wake
+            membershipObserver = database.membership.observe { wake() }
+        }
+        return try await offerNewFeeds(always: true)
+    }
+
+    /// Offers the database's feeds not offered yet (and not offered by the peer, which has them) in `have`
+    /// messages; with `always`, sends one (empty) `have` even when there is nothing to offer.
+    private func offerNewFeeds(always: Bool) async throws -> [SessionChannelAction] {
+        offeredMembership = database.membership.version
         var offers: [(Feed, UInt64)] = []
-        for feed in try await database.feeds() where offered[feed.key] == nil {
+        for feed in try await database.feeds() where offered[feed.key] == nil && remoteOffers[feed.key] == nil {
             offered[feed.key] = feed
             offers.append((feed, await feed.contiguousLength))
         }
+        guard always || !offers.isEmpty else { return [] }
         var actions: [SessionChannelAction] = []
         var start = 0
         repeat {
@@ -169,6 +209,9 @@ actor FeedExchange: SessionChannelHandler {
     func pass() async throws -> [SessionChannelAction] {
         guard !closed, havesReceived > 0 else { return [] }
         var actions: [SessionChannelAction] = []
+        if live, database.membership.version != offeredMembership {
+            actions += try await offerNewFeeds(always: false)
+        }
         if doneSent != havesReceived, try await holdsEverythingOffered() {
             var e = CompactEncoder(capacity: 4)
             e.uint(havesReceived)
@@ -235,9 +278,10 @@ actor FeedExchange: SessionChannelHandler {
                 learned.append(key)
             }
             replicating[key] = feed
-            adds.append(.add(feed, .full))
+            adds.append(.add(feed, mode))
         }
         guard !wants.isEmpty else { return adds }
+        if let onLearned { for key in wants { onLearned(key) } }
         var e = CompactEncoder(capacity: 1 + wants.count * 32)
         e.uint(wants.count)
         for key in wants { e.fixed32(key) }
@@ -259,16 +303,18 @@ actor FeedExchange: SessionChannelHandler {
             guard let feed = offered[key] else {
                 throw ReplicationError(.protocolViolation, "the peer asked for feed \(key), which was not offered to it")
             }
-            actions.append(.add(feed, .full))
+            actions.append(.add(feed, mode))
         }
         return actions
     }
 
-    /// True when every feed the peer offered is held up to the offered length.
+    /// True when every feed the peer offered is held up to the offered length (in a sparse session: known up to
+    /// it, its blocks are fetched on demand).
     private func holdsEverythingOffered() async throws -> Bool {
         for (key, length) in remoteOffers {
             guard let feed = replicating[key] else { continue }
-            if await feed.contiguousLength < length { return false }
+            let held = mode == .sparse ? await feed.length : await feed.contiguousLength
+            if held < length { return false }
         }
         return true
     }
