@@ -59,7 +59,7 @@ let package = Package(
             ]
         ),
         // The README's quick start, verbatim (DocumentationTests checks the README against it and runs it).
-        .executableTarget(name: "kappa-example", dependencies: ["KappaCore"]),
+        .executableTarget(name: "kappa-example", dependencies: ["KappaCore", "KappaNIO"]),
         // A child process for the crash tests: appends in a loop until it is killed.
         .executableTarget(name: "CrashWriter", dependencies: ["Hypercore", "KappaTesting"], path: "Tests/CrashWriter"),
         .testTarget(

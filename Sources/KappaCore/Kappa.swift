@@ -187,6 +187,7 @@ public actor Kappa<Value: Codable & Sendable> {
     /// Opens a database, runs `body`, and closes it whatever `body` does.
     public static func withCore<R: Sendable>(
         at path: String, encoding: ValueEncoding<Value> = .json, options: KappaOptions = KappaOptions(),
+        isolation: isolated (any Actor)? = #isolation,
         _ body: (Kappa<Value>) async throws -> R
     ) async throws -> R {
         let core = try await Kappa(path: path, encoding: encoding, options: options)

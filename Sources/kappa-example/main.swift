@@ -2,6 +2,7 @@
 // (`swift run kappa-example`), and DocumentationTests checks the README against it and runs it twice.
 // snippet: quick-start
 import KappaCore
+import KappaNIO
 
 struct SumView: KappaView {                       // a materialized view
     let store = ViewStore()                       // its data, in the core's store
@@ -14,12 +15,22 @@ struct SumView: KappaView {                       // a materialized view
     var value: Int { get throws { try store.get("sum") ?? 0 } }
 }
 
-try await Kappa<Int>.withCore(at: "./kappa-example-data") { core in   // opened here, closed at the end
-    let sum = SumView()
-    try await core.use("sum", version: 1, sum)
-    try await core.writer("alice").append(contentsOf: [1, 2, 3])
-    try await core.writer("bob").append(10)
-    try await core.ready("sum")
-    print("sum: \(try sum.value) in \(await core.feeds().count) feeds")   // sum: 16 in 2 feeds; 32 on the next run
+// Two databases that share a key (b is given a's), each opened here and closed at the end.
+try await Kappa<Int>.withCore(at: "./kappa-example-data/a") { a in
+    let shared = KappaOptions(sharedKey: a.sharedKey)
+    try await Kappa<Int>.withCore(at: "./kappa-example-data/b", options: shared) { b in
+        let sumA = SumView(), sumB = SumView()
+        try await a.use("sum", version: 1, sumA)
+        try await b.use("sum", version: 1, sumB)
+        try await a.writer("alice").append(contentsOf: [1, 2, 3])     // a has alice's feed
+        try await b.writer("bob").append(10)                          // b has bob's
+
+        let listener = try await a.listen(host: "127.0.0.1", port: 0, live: false)   // a accepts peers over TCP
+        try await b.connect(host: "127.0.0.1", port: listener.port)   // returns once both hold everything
+        try await a.ready("sum")
+        try await b.ready("sum")
+        print("a: sum \(try sumA.value) in \(await a.feeds().count) feeds")   // a: sum 16 in 2 feeds
+        print("b: sum \(try sumB.value) in \(await b.feeds().count) feeds")   // b: the same; 32 on the next run
+    }
 }
 // snippet: end

@@ -34,16 +34,17 @@ import Testing
         }
     }
 
-    /// The README's example: two writers and a sum view on disk; a second run reopens them and continues.
+    /// The README's example: two databases on disk replicate over TCP and print equal sums; a second run reopens
+    /// them, appends again, replicates only what is new, and both sums go on.
     @Test(.timeLimit(.minutes(1))) func exampleContinuesOnTheNextRun() async throws {
         try await withTemporaryDirectory { directory in
             let example = ChildProcess.sibling(named: "kappa-example")
             let first = try ChildProcess.run(example, in: directory)
             #expect(first.status == 0)
-            #expect(first.output == "sum: 16 in 2 feeds\n")
+            #expect(first.output == "a: sum 16 in 2 feeds\nb: sum 16 in 2 feeds\n")
             let second = try ChildProcess.run(example, in: directory)
             #expect(second.status == 0)
-            #expect(second.output == "sum: 32 in 2 feeds\n")
+            #expect(second.output == "a: sum 32 in 2 feeds\nb: sum 32 in 2 feeds\n")
         }
     }
 
@@ -63,6 +64,29 @@ import Testing
         print(try await replica.get(0))                                            // the writer's block, verified
         // snippet: end
         #expect(try await replica.get(0) == Array("hello".utf8))
+    }
+
+    @Test(.timeLimit(.minutes(1))) func replicateDatabasesWithProgress() async throws {
+        let server = try await Kappa<Int>(storage: .memory)
+        try await server.writer("alice").append(contentsOf: [1, 2, 3])
+        let listener = try await server.listen(port: 0)
+        let core = try await Kappa<Int>(storage: .memory, options: KappaOptions(sharedKey: server.sharedKey))
+        let (host, port) = ("127.0.0.1", listener.port)
+        // snippet: replicate-progress
+        let (events, progress) = AsyncStream.makeStream(of: ReplicationEvent.self, bufferingPolicy: .bufferingNewest(256))
+        async let summary = core.connect(host: host, port: port, events: progress)   // live: false: ends in sync
+        for await event in events {
+            switch event.kind {
+            case .feedLearned(let key): print("new feed \(key)")
+            case .progress(let feed): print("\(feed.key): \(feed.length)/\(feed.remoteLength) blocks")
+            default: break
+            }
+        }
+        let received = try await summary.feeds.reduce(0) { $0 + $1.blocksReceived }
+        // snippet: end
+        #expect(received == 3)
+        try await core.close()
+        try await server.close()
     }
 
     @Test func inMemory() async throws {
