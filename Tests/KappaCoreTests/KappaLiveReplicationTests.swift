@@ -222,4 +222,26 @@ import KappaTesting
         try await a.close()
         try await b.close()
     }
+
+    @Test func aHundredFeedsOfAHundredEntriesInOneSessionAndAViewAttachedAfterwards() async throws {
+        let (a, _) = try await T.database()
+        let (b, sumB) = try await T.database()
+        for i in 0..<100 {
+            try await a.writer("w\(i)").append(contentsOf: Array(repeating: i, count: 100))
+        }
+        let (ab, ba) = await T.replicate(a, b)
+        let (summaryA, summaryB) = try (ab.get(), ba.get())
+        #expect(summaryB.feeds.count == 100 && T.received(summaryB) == 10_000)
+        #expect(summaryA.feeds.reduce(0) { $0 + $1.blocksSent } == 10_000)
+        let total = (0..<100).reduce(0) { $0 + $1 * 100 }
+        try await b.ready()
+        #expect(try sumB.value == total && sumB.count == 10_000)
+        // A view attached after replication indexes everything already there.
+        let late = SumView()
+        try await b.use("late", late)
+        try await b.ready("late")
+        #expect(try late.value == total && late.count == 10_000)
+        try await a.close()
+        try await b.close()
+    }
 }
