@@ -100,4 +100,29 @@ import Testing
         #expect(try unlimited.nextFrame() == nil)
         #expect(unlimited.maximumFrameLength == 0xFF_FFFF)
     }
+
+    @Test func aLargePrefixReservesTheFrameOnlyOnceAQuarterOfItHasArrived() throws {
+        // A peer announcing a 16 MiB frame and sending a few bytes costs a few bytes, not 16 MiB.
+        var reassembler = FrameReassembler()
+        reassembler.append([0xff, 0xff, 0xff, 1])
+        reassembler.append([2, 3])
+        #expect(reassembler.reservedCapacity < 1 << 20)
+        // Once a quarter has arrived the rest is reserved at once, and the frame comes out whole.
+        let body = [UInt8](repeating: 0x5a, count: 4 << 20)
+        var wire = Framing.frame(body)
+        reassembler = FrameReassembler()
+        var start = 0
+        var frames: [[UInt8]] = []
+        while start < wire.count {
+            let end = min(start + 65_536, wire.count)
+            reassembler.append(Array(wire[start..<end]))
+            if 4 * end >= wire.count, end < wire.count {
+                #expect(reassembler.reservedCapacity >= wire.count)
+            }
+            while let frame = try reassembler.nextFrame() { frames.append(frame) }
+            start = end
+        }
+        #expect(frames == [body])
+        wire = []
+    }
 }

@@ -11,6 +11,9 @@ package struct FrameReassembler {
     private var buffer: [UInt8] = []
     private var readIndex = 0
 
+    /// The buffer's capacity (what a partial frame costs, for tests).
+    package var reservedCapacity: Int { buffer.capacity }
+
     /// Bytes moved to the front of the buffer so far (a measure of copying, for tests).
     package private(set) var movedBytes = 0
 
@@ -42,7 +45,12 @@ package struct FrameReassembler {
         }
         if buffer.count >= Framing.prefixLength {
             let needed = Framing.prefixLength + Self.length(buffer, at: 0)
-            if needed <= maximumFrameLength + Framing.prefixLength, buffer.capacity < needed {
+            // The whole frame is reserved once a quarter of it has arrived (or when it is small): a prefix
+            // alone, from a peer not even authenticated yet, must not cost 16 MiB. Before that the buffer
+            // grows as arrays do.
+            let arrived = buffer.count + chunk.count
+            if needed <= maximumFrameLength + Framing.prefixLength, buffer.capacity < needed,
+               needed <= Swift.max(Self.smallFrame, 4 * arrived) {
                 buffer.reserveCapacity(needed)
             }
         }
@@ -79,6 +87,9 @@ package struct FrameReassembler {
     package mutating func nextFrame() throws(ReplicationError) -> [UInt8]? {
         try nextFrame { Array($0) }
     }
+
+    /// Frames up to this size are reserved as soon as their prefix is known.
+    static let smallFrame = 64 << 10
 
     private static func length(_ bytes: [UInt8], at index: Int) -> Int {
         Int(bytes[index]) | Int(bytes[index + 1]) << 8 | Int(bytes[index + 2]) << 16
