@@ -536,6 +536,22 @@ struct ReplicationTamperTests {
             uniquingKeysWith: { a, _ in a })
     }
 
+    @Test func repeatedWantsInOnePassGetOneAnswerEach() async throws {
+        let fixture = try await TamperFixture.shared.value
+        let script = try await ScriptedDownload(fixture)
+        // Not contiguous (blocks 0..<5 of 20), so wants are answered with bitfields, not one range.
+        let partial = try await fixture.makeReplica(.fullDownload)
+        try await partial.receive(contentsOf: [script.upgrade] + script.blocks.prefix(5))
+        let same = HypercoreMessage.want(WantMessage(start: 0, length: 1 << 21))
+        let other = HypercoreMessage.want(WantMessage(start: 0, length: 64))
+        let (result, answers) = try await serve(partial, [Array(repeating: same, count: 1_000) + [other]])
+        #expect(endingProblems(result) == [])
+        let bitfields = answers.compactMap { if case .bitfield(let b) = $0 { b } else { nil } }
+        #expect(bitfields.count == 2)
+        #expect(bitfields.allSatisfy { $0.start == 0 && ($0.words.first ?? 0) & 0x1f == 0x1f })
+        #expect(await fixture.replicaProblems(partial) == [])
+    }
+
     @Test func requestsForWhatTheServerDoesNotHaveAreAnsweredWithNoData() async throws {
         let fixture = try await TamperFixture.shared.value
         let script = try await ScriptedDownload(fixture)

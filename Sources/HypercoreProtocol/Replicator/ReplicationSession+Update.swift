@@ -172,10 +172,23 @@ extension ReplicationSession {
         }
     }
 
+    /// Bitfield words answered to wants in one pass (4 MiB); the rest wait for the next pass, after this one's
+    /// answers are written, so a flood of small wants cannot make the session build huge answers at once.
+    static let wantAnswerWordsPerPass = 1 << 20
+
     private func answerWants(of peer: Peer, on channel: Protomux.Channel, status: Feed.ReplicationStatus) async {
-        let wants = peer.wants
-        peer.wants.removeAll()
-        for want in wants {
+        var budget = Self.wantAnswerWordsPerPass
+        var answered = Set<WantMessage>()
+        var taken = 0
+        defer {
+            peer.wants.removeFirst(taken)
+            if !peer.wants.isEmpty { inbox.push(.feedChanged(peer.id)) }  // the rest in the next pass
+        }
+        for want in peer.wants {
+            guard budget > 0 else { break }
+            taken += 1
+            // The same want twice in one pass gets one answer.
+            guard answered.insert(want).inserted else { continue }
             // As hypercore 10.38 does: a contiguous core, or a range below the contiguous length, is answered
             // with one range; otherwise with the bitfield of the wanted blocks we hold.
             let end = want.start.addingReportingOverflow(want.length)
@@ -191,6 +204,7 @@ extension ReplicationSession {
             let words = Int(Swift.min((last - start + 31) / 32, 1 << 16))
             let bits = await peer.feed.bitfieldWords(from: start, count: words)
             send(.bitfield(BitfieldMessage(start: start, words: bits)), on: channel)
+            budget -= words
         }
     }
 
