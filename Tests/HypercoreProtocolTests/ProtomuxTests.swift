@@ -33,6 +33,23 @@ import Testing
         #expect(a.isPaired(openA.channel) && b.isPaired(openB.channel))
     }
 
+    @Test func protocolNamesPairByTheirBytesNotByUnicodeEquivalence() throws {
+        // "café" precomposed and decomposed are equal Swift Strings but different strings to JavaScript's
+        // protomux (and different bytes on the wire): they must not pair.
+        let precomposed = "caf\u{E9}", decomposed = "cafe\u{301}"
+        #expect(precomposed == decomposed)
+        var a = Protomux()
+        var b = Protomux()
+        let openA = try a.open(protocol: precomposed, id: Self.key, handshake: [1])
+        let openB = try b.open(protocol: decomposed, id: Self.key, handshake: [2])
+        _ = try deliver(openB.frame, to: &a)
+        _ = try deliver(openA.frame, to: &b)
+        #expect(!a.isPaired(openA.channel) && !b.isPaired(openB.channel))
+        // The same bytes pair.
+        let sameB = try b.open(protocol: precomposed, id: Self.key, handshake: [3])
+        #expect(sameB.events == [.opened(sameB.channel, remoteHandshake: [1])])
+    }
+
     @Test func messagesBeforePairingAreBufferedAndDeliveredInOrder() throws {
         var a = Protomux()
         var b = Protomux()

@@ -40,13 +40,13 @@ package struct Protomux: Sendable {
             case closing
         }
         /// The pairing key the channel was opened under (resolve through `aliasTargets`).
-        var key: String
+        var key: ChannelKey
         var state: State
     }
 
     struct PendingOpen: Sendable {
         var open: RemoteOpen
-        var key: String
+        var key: ChannelKey
         var buffered: [(type: UInt64, payload: [UInt8])] = []
         var bufferedBytes = 0
         var closedByRemote = false
@@ -63,7 +63,7 @@ package struct Protomux: Sendable {
     /// The pairing state of one `protocol ## id` key (protomux's `info`).
     struct Info: Sendable {
         /// The alias keys that resolve to this info.
-        var aliases: [String]
+        var aliases: [ChannelKey]
         /// Local channels open under this key (not closed).
         var opened = 0
         /// Local channels (indexes) whose open waits for the remote's, oldest first.
@@ -85,9 +85,9 @@ package struct Protomux: Sendable {
     /// Remote channels by index (remote id − 1); `nil` is closed or never paired.
     var remote: [RemoteChannel?] = []
     /// Pairing state by canonical key.
-    var infos: [String: Info] = [:]
+    var infos: [ChannelKey: Info] = [:]
     /// Alias key → canonical key.
-    var aliasTargets: [String: String] = [:]
+    var aliasTargets: [ChannelKey: ChannelKey] = [:]
     /// Bytes buffered for pending remote channels (protomux accounting).
     package internal(set) var bufferedBytes = 0
     /// Bytes held by pending remote opens.
@@ -136,17 +136,22 @@ package struct Protomux: Sendable {
 
     // MARK: Keys
 
-    /// `protocol ## hex(id)`, protomux's pairing key.
-    static func key(_ protocolName: String, _ id: [UInt8]) -> String {
-        protocolName + "##" + Hex.encode(id)
+    /// `protocol ## hex(id)`, protomux's pairing key, compared byte for byte as JavaScript compares strings
+    /// (code unit by code unit), not by Unicode canonical equivalence as Swift's `String` does.
+    struct ChannelKey: Hashable, Sendable {
+        let bytes: [UInt8]
     }
 
-    func resolve(_ key: String) -> String {
+    static func key(_ protocolName: String, _ id: [UInt8]) -> ChannelKey {
+        ChannelKey(bytes: Array(protocolName.utf8) + Array("##".utf8) + Array(Hex.encode(id).utf8))
+    }
+
+    func resolve(_ key: ChannelKey) -> ChannelKey {
         aliasTargets[key] ?? key
     }
 
     /// The canonical key of `key`'s info, creating the info (with `aliases`) if there is none.
-    mutating func info(for key: String, aliases: [String]) -> String {
+    mutating func info(for key: ChannelKey, aliases: [ChannelKey]) -> ChannelKey {
         let canonical = resolve(key)
         if infos[canonical] != nil { return canonical }
         var info = Info(aliases: [])
@@ -166,7 +171,7 @@ package struct Protomux: Sendable {
     }
 
     /// Forgets `key`'s info once nothing refers to it.
-    mutating func collect(_ canonical: String) {
+    mutating func collect(_ canonical: ChannelKey) {
         guard let info = infos[canonical], info.opened == 0, info.outgoing.isEmpty, info.incoming.isEmpty else {
             return
         }
