@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "KappaTesting", targets: ["KappaTesting"]),
         .library(name: "KappaNIO", targets: ["KappaNIO"]),
         .executable(name: "kappa-example", targets: ["kappa-example"]),
+        .executable(name: "kappa", targets: ["kappa"]),
     ],
     dependencies: [
         // Command-line plugin only: `swift package generate-documentation` (see README.md).
@@ -18,6 +19,8 @@ let package = Package(
         // The TCP transport (KappaNIO only: no other module imports NIO).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // The `kappa` command-line tool only.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(
@@ -60,6 +63,15 @@ let package = Package(
         ),
         // The README's quick start, verbatim (DocumentationTests checks the README against it and runs it).
         .executableTarget(name: "kappa-example", dependencies: ["KappaCore", "KappaNIO"]),
+        // The command-line tool (README, "Command line").
+        .executableTarget(
+            name: "kappa",
+            dependencies: [
+                "KappaCore", "KappaNIO", "Hypercore", "HypercoreProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // A child process for the crash tests: appends in a loop until it is killed.
         .executableTarget(name: "CrashWriter", dependencies: ["Hypercore", "KappaTesting"], path: "Tests/CrashWriter"),
         .testTarget(
@@ -91,6 +103,11 @@ let package = Package(
             name: "HypercoreTests",
             dependencies: ["Hypercore", "KappaTesting", "CrashWriter", "CSodium"],
             exclude: ["Fixtures"]
+        ),
+        // The built `kappa` binary, run as a user runs it.
+        .testTarget(
+            name: "KappaCLITests",
+            dependencies: ["KappaCore", "Hypercore", "KappaTesting", "kappa"]
         ),
         // The documentation is true: every Swift snippet in README.md, docs/ and the DocC catalogs is source
         // code that compiles here, and the example does what the README says.

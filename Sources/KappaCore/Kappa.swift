@@ -49,6 +49,21 @@ public struct KappaOptions: Sendable {
     }
 }
 
+/// A view's checkpoint in a database (``Kappa/viewCheckpoints()``).
+public struct KappaViewCheckpoint: Sendable {
+    /// The name the view was attached under.
+    public var name: String
+    /// The version it was last attached with.
+    public var version: Int
+    /// Per feed, how many of its entries the view has indexed (the next seq to index).
+    public var indexed: [PublicKey: UInt64]
+    /// True when a view is attached under this name now (in this process).
+    public var isAttached: Bool
+
+    /// The entries indexed, all feeds together.
+    public var totalIndexed: UInt64 { indexed.values.reduce(0, +) }
+}
+
 /// What a database knows about one of its feeds (``Kappa/info()``).
 public struct KappaFeedInfo: Sendable {
     /// The feed key.
@@ -422,6 +437,21 @@ public actor Kappa<Value: Codable & Sendable> {
 
     /// How many tasks the database owns now (its view indexers).
     var ownedTaskCount: Int { tasks.count }
+
+    /// Every view that has indexed into this database — attached now or in an earlier run — with its version and
+    /// how far it got in each feed (its checkpoint), by name.
+    /// - Throws: ``KappaError/Code/store`` when the store cannot be read, `.closed`.
+    public func viewCheckpoints() throws -> [KappaViewCheckpoint] {
+        try checkOpen()
+        return try database.withConnection { c in
+            try CoreStore.checkpointedViews(c).compactMap { name in
+                try CoreStore.checkpoint(c, view: name).map { checkpoint in
+                    KappaViewCheckpoint(name: name, version: Int(checkpoint.version), indexed: checkpoint.progress,
+                                        isAttached: indexers[name] != nil)
+                }
+            }
+        }
+    }
 
     /// The names of the local writers.
     public func writerNames() -> [String] {

@@ -86,7 +86,7 @@ final class Peer {
     var bytesSent = 0
     var lastStatus = Feed.ReplicationStatus(length: 0, fork: 0, contiguousLength: 0)
     /// The figures last reported as a ``ReplicationEvent/Kind/progress(_:)`` event.
-    var reported: (blocksReceived: Int, blocksSent: Int, length: UInt64, remoteLength: UInt64)?
+    var reported: (blocksReceived: Int, blocksSent: Int, contiguousLength: UInt64, remoteLength: UInt64)?
 
     init(feed: Feed, mode: ReplicationMode) {
         self.feed = feed

@@ -121,7 +121,7 @@ public actor ReplicationSession {
     /// Reports `peer`'s totals if they changed since they were last reported.
     func reportProgress(_ peer: Peer) {
         guard events != nil else { return }
-        let now = (peer.blocksReceived, peer.blocksSent, peer.lastStatus.length, peer.remoteLength)
+        let now = (peer.blocksReceived, peer.blocksSent, peer.lastStatus.contiguousLength, peer.remoteLength)
         if let last = peer.reported, last == now { return }
         peer.reported = now
         emit(.progress(feedSummary(peer)))
@@ -348,7 +348,7 @@ public actor ReplicationSession {
         ReplicationSummary.Feed(
             key: peer.feed.key, blocksReceived: peer.blocksReceived, bytesReceived: peer.bytesReceived,
             blocksSent: peer.blocksSent, bytesSent: peer.bytesSent, length: peer.lastStatus.length,
-            remoteLength: peer.remoteLength, isComplete: isLocallyComplete(peer))
+            contiguousLength: peer.lastStatus.contiguousLength, remoteLength: peer.remoteLength, isComplete: isLocallyComplete(peer))
     }
 }
 
@@ -366,8 +366,10 @@ public struct ReplicationSummary: Sendable {
         public var blocksSent: Int
         /// Bytes of those blocks.
         public var bytesSent: Int
-        /// The feed's length when the session ended.
+        /// The feed's length when the session ended (the signed length it knows; a sparse replica may hold less).
         public var length: UInt64
+        /// How many blocks from the start the feed holds without a gap.
+        public var contiguousLength: UInt64
         /// The peer's length as it last said.
         public var remoteLength: UInt64
         /// True when the feed held everything the peer offered when the session ended.

@@ -93,6 +93,13 @@ enum CoreStore {
         return checkpoint
     }
 
+    /// The names of every view with a checkpoint, in order.
+    static func checkpointedViews(_ c: SQLiteConnection) throws -> [String] {
+        var names: [String] = []
+        try c.query("SELECT view FROM checkpoints ORDER BY view") { row in names.append(row.text(0)) }
+        return names
+    }
+
     /// Starts a view's checkpoint over at `version` with no progress.
     static func resetCheckpoint(_ c: SQLiteConnection, view: String, version: Int64) throws {
         try c.run("INSERT INTO checkpoints(view, version, state) VALUES (?, ?, ?) ON CONFLICT(view) DO UPDATE SET version = excluded.version, state = excluded.state",

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import Hypercore
+
+/// How the tool reads and prints entry values. The database stores blocks; this says what is in them.
+enum ValueFormat: String, EnumerableFlag {
+    /// One JSON value per entry (the default, as `Kappa<Value>` with the `.json` encoding writes them).
+    case json
+    /// UTF-8 text.
+    case utf8
+    /// Raw bytes, written and printed as hex.
+    case binary
+
+    static func name(for value: ValueFormat) -> NameSpecification {
+        value == .json ? .customLong("json-values") : .customLong(value.rawValue)
+    }
+
+    static func help(for value: ValueFormat) -> ArgumentHelp? {
+        switch value {
+        case .json: "Values are JSON (the default)."
+        case .utf8: "Values are UTF-8 text."
+        case .binary: "Values are bytes, given and printed as hex."
+        }
+    }
+
+    /// The block for one input value; `what` names it in errors ("line 12", "the value").
+    func block(_ text: Substring, what: String) throws -> [UInt8] {
+        switch self {
+        case .json:
+            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            let bytes = Array(trimmed.utf8)
+            guard (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil else {
+                throw ToolError(ToolError.dataError, "\(what) is not a JSON value: \(trimmed.prefix(80))")
+            }
+            return bytes
+        case .utf8:
+            return Array(text.utf8)
+        case .binary:
+            guard let bytes = Hex.decode(text.trimmingCharacters(in: .whitespaces)) else {
+                throw ToolError(ToolError.dataError, "\(what) is not hex")
+            }
+            return bytes
+        }
+    }
+
+    /// True when input lines that are blank carry no value (JSON and hex); UTF-8 text keeps empty lines.
+    var skipsBlankLines: Bool { self != .utf8 }
+
+    /// The value as text on one line.
+    func text(_ block: [UInt8]) -> String {
+        switch self {
+        case .json:
+            return String(decoding: block, as: UTF8.self)
+        case .utf8:
+            return String(decoding: block, as: UTF8.self)
+                .replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n")
+        case .binary:
+            return Hex.encode(block)
+        }
+    }
+
+    /// The value as a JSON value: JSON as it is (a string when it is not JSON), text as a string, bytes as a hex
+    /// string.
+    func json(_ block: [UInt8]) -> String {
+        switch self {
+        case .json:
+            if (try? JSONSerialization.jsonObject(with: Data(block), options: [.fragmentsAllowed])) != nil {
+                return String(decoding: block, as: UTF8.self)
+            }
+            return Format.jsonString(String(decoding: block, as: UTF8.self))
+        case .utf8:
+            return Format.jsonString(String(decoding: block, as: UTF8.self))
+        case .binary:
+            return "\"" + Hex.encode(block) + "\""
+        }
+    }
+}
