@@ -24,12 +24,17 @@ var indexedWhenReplicated: BenchmarkMetric {
     .custom("indexed when replicated", polarity: .prefersLarger, useScalingFactor: false)
 }
 
+/// CPU time of the process during the measured part (both peers and the indexer share the 2 vCPUs).
+var cpuMilliseconds: BenchmarkMetric { .custom("CPU (ms)", polarity: .prefersSmaller, useScalingFactor: false) }
+
 /// Throughput and time only: the malloc interposer that counts allocations slows JSON coding (see
 /// KappaBenchmarks), and allocation counts of the replication stack are in ReplicationBenchmarks.
-var configuration: Benchmark.Configuration {
-    Benchmark.Configuration(metrics: [entriesPerSecond, .wallClock, replicatedMilliseconds, indexedWhenReplicated],
-                            timeUnits: .milliseconds, warmupIterations: 1, maxDuration: .seconds(60),
-                            maxIterations: 5)
+func configuration(replicationMetrics: Bool = true, withView: Bool = true) -> Benchmark.Configuration {
+    var metrics: [BenchmarkMetric] = [entriesPerSecond, .wallClock, cpuMilliseconds]
+    if replicationMetrics { metrics.append(replicatedMilliseconds) }
+    if replicationMetrics && withView { metrics.append(indexedWhenReplicated) }
+    return Benchmark.Configuration(metrics: metrics, timeUnits: .milliseconds, warmupIterations: 1,
+                                   maxDuration: .seconds(60), maxIterations: 5)
 }
 
 struct Entry: Codable, Sendable {
@@ -88,10 +93,35 @@ func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }
 
-/// One run: fills A, creates B (with the sum view unless `view` is false), then measures replicating A into B
-/// over `transport` and B's `ready`.
+/// CPU time of the whole process (both peers, NIO's threads, the indexer) so far.
+func processCPUTime() -> Duration {
+    var time = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+    return .seconds(time.tv_sec) + .nanoseconds(time.tv_nsec)
+}
+
+/// What a run measures.
+enum Phase {
+    /// Replicating into a B with the sum view attached, until B's `ready` returns: the benchmark proper.
+    case replicateAndIndex
+    /// Replicating into a B without a view, until the replication call returns.
+    case replicateOnly
+    /// B already holds everything (replicated before the measured part, without a view); measured: attaching
+    /// the sum view until `ready` returns.
+    case indexOnly
+}
+
+/// Replicates `a` into `b` in process; returns when both sides' replication calls have returned.
+func replicateInProcess(_ a: Kappa<Entry>, into b: Kappa<Entry>) async throws {
+    let (left, right) = InProcessStream.pair()
+    let served = Task { try await a.replicate(over: left, isInitiator: false) }
+    try await b.replicate(over: right, isInitiator: true)
+    _ = try await served.value
+}
+
+/// One run: fills A and creates an empty B (set-up, not measured), then measures `phase`.
 func run(_ benchmark: Benchmark, writers: Int, perWriter: Int, transport: Transport, place: Place,
-         view: Bool = true) async throws {
+         phase: Phase = .replicateAndIndex) async throws {
     let total = writers * perWriter
     let directory = try TemporaryDirectory.make(prefix: "kappa-db-replication-bench")
     defer { try? FileManager.default.removeItem(at: directory) }
@@ -99,45 +129,51 @@ func run(_ benchmark: Benchmark, writers: Int, perWriter: Int, transport: Transp
     let b = try await database(place, directory: directory, name: "b")
     try await fill(a, writers: writers, perWriter: perWriter)
     let sum = JSONSum()
-    if view { try await b.use("sum", sum) }
+    switch phase {
+    case .replicateAndIndex: try await b.use("sum", sum)
+    case .replicateOnly: break
+    case .indexOnly: try await replicateInProcess(a, into: b)
+    }
 
     let clock = ContinuousClock()
+    let listener = transport == .tcp && phase != .indexOnly
+        ? try await a.listen(host: "127.0.0.1", port: 0, live: false) : nil
     var replicated = Duration.zero
     var indexedAtReplicated = 0
-    switch transport {
-    case .tcp:
-        let listener = try await a.listen(host: "127.0.0.1", port: 0, live: false)
-        benchmark.startMeasurement()
-        let start = clock.now
-        try await b.connect(host: "127.0.0.1", port: listener.port)
+    benchmark.startMeasurement()
+    let start = clock.now
+    let cpuStart = processCPUTime()
+    switch phase {
+    case .replicateAndIndex, .replicateOnly:
+        if let listener {
+            try await b.connect(host: "127.0.0.1", port: listener.port)
+        } else {
+            try await replicateInProcess(a, into: b)
+        }
         replicated = clock.now - start
-        if view { indexedAtReplicated = try sum.count }  // one SQLite read, microseconds
-        if view { try await b.ready("sum") }
-        let elapsed = clock.now - start
-        benchmark.stopMeasurement()
-        benchmark.measurement(entriesPerSecond, Int(Double(total) / seconds(elapsed)))
-        await listener.close()
-    case .inProcess:
-        let (left, right) = InProcessStream.pair()
-        benchmark.startMeasurement()
-        let start = clock.now
-        let served = Task { try await a.replicate(over: left, isInitiator: false) }
-        try await b.replicate(over: right, isInitiator: true)
-        replicated = clock.now - start
-        if view { indexedAtReplicated = try sum.count }
-        if view { try await b.ready("sum") }
-        let elapsed = clock.now - start
-        benchmark.stopMeasurement()
-        benchmark.measurement(entriesPerSecond, Int(Double(total) / seconds(elapsed)))
-        _ = try await served.value
+        if phase == .replicateAndIndex {
+            indexedAtReplicated = try sum.count  // one SQLite read, microseconds
+            try await b.ready("sum")
+        }
+    case .indexOnly:
+        try await b.use("sum", sum)
+        try await b.ready("sum")
     }
-    benchmark.measurement(replicatedMilliseconds, Int((seconds(replicated) * 1_000).rounded()))
-    benchmark.measurement(indexedWhenReplicated, indexedAtReplicated)
+    let elapsed = clock.now - start
+    let cpu = processCPUTime() - cpuStart
+    benchmark.stopMeasurement()
+    benchmark.measurement(entriesPerSecond, Int(Double(total) / seconds(elapsed)))
+    benchmark.measurement(cpuMilliseconds, Int((seconds(cpu) * 1_000).rounded()))
+    if phase != .indexOnly {
+        benchmark.measurement(replicatedMilliseconds, Int((seconds(replicated) * 1_000).rounded()))
+    }
+    if phase == .replicateAndIndex { benchmark.measurement(indexedWhenReplicated, indexedAtReplicated) }
+    await listener?.close()
 
     // Fail loudly unless B holds and indexed everything.
     let held = await b.info().reduce(UInt64(0)) { $0 + $1.contiguousLength }
     guard held == UInt64(total) else { throw WrongResult(what: "B holds \(held) blocks, expected \(total)") }
-    if view {
+    if phase != .replicateOnly {
         let expected = total * (total - 1) / 2
         let (got, count) = (try sum.sum, try sum.count)
         guard got == expected, count == total else {
@@ -151,16 +187,21 @@ func run(_ benchmark: Benchmark, writers: Int, perWriter: Int, transport: Transp
 let benchmarks: @Sendable () -> Void = {
     for (transport, place) in [(Transport.tcp, Place.memory), (.tcp, .disk), (.inProcess, .memory)] {
         Benchmark("(a) replicate + index 4 × 25,000 JSON, \(transport.rawValue), \(place.rawValue)",
-                  configuration: configuration) { benchmark in
+                  configuration: configuration()) { benchmark in
             try await run(benchmark, writers: 4, perWriter: 25_000, transport: transport, place: place)
         }
     }
-    Benchmark("(b) replicate + index 100 × 1,000 JSON, TCP loopback, memory", configuration: configuration) { benchmark in
+    Benchmark("(b) replicate + index 100 × 1,000 JSON, TCP loopback, memory", configuration: configuration()) { benchmark in
         try await run(benchmark, writers: 100, perWriter: 1_000, transport: .tcp, place: .memory)
     }
-    // Phase separation: the same transfer into a B without a view (replication alone; indexing alone is
-    // KappaBenchmarks' "(a) index 100,000 existing, JSON").
-    Benchmark("(c) replicate only, no view, 4 × 25,000 JSON, TCP loopback, memory", configuration: configuration) { benchmark in
-        try await run(benchmark, writers: 4, perWriter: 25_000, transport: .tcp, place: .memory, view: false)
+    // Phase separation, same data and conditions: replication alone (B without a view) and indexing alone (B
+    // already holds every block).
+    Benchmark("(c) replicate only, no view, 4 × 25,000 JSON, TCP loopback, memory",
+              configuration: configuration(withView: false)) { benchmark in
+        try await run(benchmark, writers: 4, perWriter: 25_000, transport: .tcp, place: .memory, phase: .replicateOnly)
+    }
+    Benchmark("(d) index only, B holds the 4 × 25,000 JSON entries, memory",
+              configuration: configuration(replicationMetrics: false)) { benchmark in
+        try await run(benchmark, writers: 4, perWriter: 25_000, transport: .inProcess, place: .memory, phase: .indexOnly)
     }
 }
