@@ -47,6 +47,14 @@ struct Cat: AsyncParsableCommand {
     func run() async throws {
         try await runTool {
             let endpoint = try peer.map(Endpoint.init)
+            let command = self
+            // Interrupting ends --follow (the normal way out) and closes the database cleanly.
+            try await runInterruptible { try await command.catAll(endpoint: endpoint) }
+        }
+    }
+
+    private func catAll(endpoint: Endpoint?) async throws {
+        do {
             try await database.with { core in
                 let selected = try await select(core)
                 var next: [PublicKey: UInt64] = [:]
@@ -77,6 +85,8 @@ struct Cat: AsyncParsableCommand {
                     return  // interrupted: the normal end of --follow
                 }
             }
+        } catch is CancellationError where follow {
+            return
         }
     }
 

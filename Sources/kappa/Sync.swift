@@ -91,6 +91,7 @@ struct Progress {
         let start = ContinuousClock.now
         var lastDraw = ContinuousClock.now - .seconds(10)
         var drewPartial = false
+        var lastLine = ""
         for await event in events {
             switch event.kind {
             case .feedLearned(let key):
@@ -104,11 +105,17 @@ struct Progress {
             case .finished, .failed, .feedAdded:
                 break
             }
+            guard !state.feeds.isEmpty else { continue }
+            // Throttled, except that reaching "everything held" is shown at once (a live session may then go
+            // quiet for a long time).
             let now = ContinuousClock.now
             let interval: Duration = terminal ? .milliseconds(100) : .seconds(1)
-            guard now - lastDraw >= interval else { continue }
-            lastDraw = now
             let line = Self.describe(state.feeds, current: state.lastFeed, since: start)
+            let complete = state.feeds.values.allSatisfy { $0.contiguousLength >= $0.remoteLength }
+            guard now - lastDraw >= interval || (complete && line != lastLine) else { continue }
+            guard line != lastLine else { continue }
+            lastDraw = now
+            lastLine = line
             if terminal {
                 Output.partial("\r\u{1B}[K" + line)
                 drewPartial = true

@@ -131,8 +131,14 @@ import KappaTesting
             #expect(Set(cat.map { $0.split(separator: " ")[2] }).isSuperset(of: ["0", "1999", "\"from"]))
 
             // Under a pseudo-terminal: the progress line is redrawn in place.
-            let command = "\(Self.kappa) sync terminal \(address)"
-            let terminal = try ChildProcess.run("/usr/bin/script", arguments: ["-qec", command, "/dev/null"], in: dir)
+            #if os(Linux)
+            // util-linux: script -q -e -c COMMAND FILE
+            let scriptArguments = ["-qec", "\(Self.kappa) sync terminal \(address)", "/dev/null"]
+            #else
+            // BSD: script -q FILE COMMAND...
+            let scriptArguments = ["-q", "/dev/null", Self.kappa, "sync", "terminal", address]
+            #endif
+            let terminal = try ChildProcess.run("/usr/bin/script", arguments: scriptArguments, in: dir)
             #expect(terminal.status == 0, "\(terminal.output)")
             #expect(terminal.output.contains("\r\u{1B}[K") && terminal.output.contains("4001/4001 entries (100%)"))
             #expect(terminal.output.contains("4001 entries received"))
@@ -144,6 +150,36 @@ import KappaTesting
             let info = try Self.json(try Self.ok(["info", "client", "--json"], in: dir))
             #expect((info["feeds"] as? [[String: Any]])?.count == 3)
             #expect(try Self.run(["sync", "client", address], in: dir).status == 69)  // nobody listens now
+        }
+    }
+
+    @Test func catFollowsEntriesArrivingFromALivePeerAndALiveSyncEndsCleanlyOnInterrupt() async throws {
+        try await withTemporaryDirectory { dir in
+            let created = try Self.json(try Self.ok(["init", "server", "--json"], in: dir))
+            let sharedKey = try #require(created["sharedKey"] as? String)
+            _ = try Self.ok(["init", "follower", "--shared-key", sharedKey], in: dir)
+            _ = try Self.ok(["init", "mirror", "--shared-key", sharedKey], in: dir)
+            _ = try Self.ok(["append", "server", "--writer", "s"], in: dir,
+                            input: (0..<300).map { "\"line \($0)\"" }.joined(separator: "\n"))
+            let server = try ChildProcess.start(Self.kappa, arguments: ["serve", "server", "--port", "0"], in: dir)
+            let address = try #require(try server.waitForLine(containing: "listening on ").split(separator: " ").last.map(String.init))
+
+            // cat --follow --peer prints the entries as the live session brings them, until interrupted.
+            let follow = try ChildProcess.start(Self.kappa, arguments: ["cat", "follower", "--follow", "--peer", address], in: dir)
+            let last = try follow.waitForLine(containing: " 299 \"line 299\"")
+            #expect(last.hasSuffix("299 \"line 299\""))
+            let followed = follow.stop()
+            #expect(followed.status == 0, "\(followed.output)")
+            #expect(followed.output.split(separator: "\n").filter { $0.contains("\"line ") }.count == 300)
+
+            // A live sync runs until interrupted, then prints its summary and exits 0; the database is sound.
+            let live = try ChildProcess.start(Self.kappa, arguments: ["sync", "mirror", address, "--live"], in: dir)
+            _ = try live.waitForLine(containing: "1/1 feeds · 300/300 entries (100%)")
+            let stopped = live.stop()
+            #expect(stopped.status == 0, "\(stopped.output)")
+            #expect(stopped.output.contains("synced with") && stopped.output.contains("300 entries received"))
+            #expect(try Self.ok(["verify", "mirror"], in: dir).contains("ok: 1 feeds, 300 blocks verified"))
+            #expect(server.stop().status == 0)
         }
     }
 }
