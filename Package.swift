@@ -67,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "kappa",
             dependencies: [
-                "KappaCore", "KappaNIO", "Hypercore", "HypercoreProtocol",
+                "KappaCore", "KappaNIO", "Hypercore", "HypercoreProtocol", "KappaJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

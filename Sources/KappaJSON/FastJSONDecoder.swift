@@ -8,6 +8,12 @@ import Foundation
 /// member the type does not read (see ``JSONTape``). The caller then decodes with `JSONDecoder`, which also
 /// produces the authoritative error for invalid input.
 package enum FastJSON {
+    /// True when `bytes` is one JSON value (RFC 8259) that `JSONDecoder` accepts; `false` is not always
+    /// authoritative (a document nested deeper than ``JSONTape`` follows), so a caller may ask Foundation then.
+    package static func isValid(_ bytes: [UInt8]) -> Bool {
+        (try? JSONTape(bytes)) != nil
+    }
+
     /// The value `JSONDecoder().decode(type, from: bytes)` returns, or `nil` to have the caller ask
     /// `JSONDecoder`; never a value where `JSONDecoder` throws.
     package static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) -> T? {

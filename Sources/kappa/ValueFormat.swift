@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Hypercore
+import KappaJSON
 
 /// How the tool reads and prints entry values. The database stores blocks; this says what is in them.
 enum ValueFormat: String, EnumerableFlag {
@@ -29,7 +30,8 @@ enum ValueFormat: String, EnumerableFlag {
         case .json:
             let trimmed = text.trimmingCharacters(in: .whitespaces)
             let bytes = Array(trimmed.utf8)
-            guard (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil else {
+            guard FastJSON.isValid(bytes)
+                || (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil else {
                 throw ToolError(ToolError.dataError, "\(what) is not a JSON value: \(trimmed.prefix(80))")
             }
             return bytes
@@ -64,7 +66,7 @@ enum ValueFormat: String, EnumerableFlag {
     func json(_ block: [UInt8]) -> String {
         switch self {
         case .json:
-            if (try? JSONSerialization.jsonObject(with: Data(block), options: [.fragmentsAllowed])) != nil {
+            if FastJSON.isValid(block) || (try? JSONSerialization.jsonObject(with: Data(block), options: [.fragmentsAllowed])) != nil {
                 return String(decoding: block, as: UTF8.self)
             }
             return Format.jsonString(String(decoding: block, as: UTF8.self))
