@@ -57,10 +57,9 @@ struct Append: AsyncParsableCommand {
             lineNumber += 1
             var line = line
             if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
-            let text = String(decoding: line, as: UTF8.self)
-            if format.skipsBlankLines, text.allSatisfy(\.isWhitespace) { return }
+            if format.skipsBlankLines, ValueFormat.isBlank(line) { return }
             do {
-                batch.append(try format.block(text[...], what: "line \(lineNumber)"))
+                batch.append(try format.block(line, what: "line \(lineNumber)"))
             } catch let error as ToolError {
                 try await flush()  // the good lines before it
                 throw ToolError(error.code, "\(error.message) (\(appended) entries appended before it)")

@@ -26,23 +26,43 @@ enum ValueFormat: String, EnumerableFlag {
 
     /// The block for one input value; `what` names it in errors ("line 12", "the value").
     func block(_ text: Substring, what: String) throws -> [UInt8] {
+        try block(Array(text.utf8)[...], what: what)
+    }
+
+    /// The block for one input value given as bytes (a line of input, without its newline).
+    func block(_ input: ArraySlice<UInt8>, what: String) throws -> [UInt8] {
         switch self {
         case .json:
-            let trimmed = text.trimmingCharacters(in: .whitespaces)
-            let bytes = Array(trimmed.utf8)
+            let bytes = Array(Self.trimmed(input))
             guard FastJSON.isValid(bytes)
                 || (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil else {
-                throw ToolError(ToolError.dataError, "\(what) is not a JSON value: \(trimmed.prefix(80))")
+                throw ToolError(ToolError.dataError, "\(what) is not a JSON value: \(String(decoding: bytes.prefix(80), as: UTF8.self))")
             }
             return bytes
         case .utf8:
-            return Array(text.utf8)
+            guard String(validating: input, as: UTF8.self) != nil else {
+                throw ToolError(ToolError.dataError, "\(what) is not UTF-8 text")
+            }
+            return Array(input)
         case .binary:
-            guard let bytes = Hex.decode(text.trimmingCharacters(in: .whitespaces)) else {
+            guard let bytes = Hex.decode(String(decoding: Self.trimmed(input), as: UTF8.self)) else {
                 throw ToolError(ToolError.dataError, "\(what) is not hex")
             }
             return bytes
         }
+    }
+
+    /// `bytes` without ASCII spaces and tabs at either end.
+    static func trimmed(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        var slice = bytes
+        while let first = slice.first, first == 0x20 || first == 0x09 { slice.removeFirst() }
+        while let last = slice.last, last == 0x20 || last == 0x09 { slice.removeLast() }
+        return slice
+    }
+
+    /// True when `bytes` holds only spaces and tabs.
+    static func isBlank(_ bytes: ArraySlice<UInt8>) -> Bool {
+        bytes.allSatisfy { $0 == 0x20 || $0 == 0x09 }
     }
 
     /// True when input lines that are blank carry no value (JSON and hex); UTF-8 text keeps empty lines.
