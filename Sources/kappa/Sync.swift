@@ -105,7 +105,8 @@ struct Progress {
             case .finished, .failed, .feedAdded:
                 break
             }
-            guard !state.feeds.isEmpty else { continue }
+            // Nothing to show until the peer has said what it holds.
+            guard state.feeds.values.contains(where: { $0.remoteLength > 0 }) else { continue }
             // Throttled, except that reaching "everything held" is shown at once (a live session may then go
             // quiet for a long time).
             let now = ContinuousClock.now
