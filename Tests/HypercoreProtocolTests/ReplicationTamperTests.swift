@@ -643,12 +643,11 @@ struct ReplicationTamperTests {
             .cancel(CancelMessage(requestId: UInt64($0 % 8_000 + 10_000)))
         }
         let flood = requests + cancels
-        let start = ContinuousClock.now
+        // (Its time is not asserted here — speed belongs to Benchmarks/ — but the quadratic version took 27 s of the
+        // suite's time limit.)
         let (flooded, floodAnswers) = try await serve(fixture.writer, [flood])
-        let elapsed = ContinuousClock.now - start
         #expect(endingProblems(flooded) == [])
         #expect(Self.data(floodAnswers).count == 4_000)
-        #expect(elapsed < .seconds(10), "\(elapsed)")
         // More distinct cancels in one batch than requests may be queued end the session.
         var options = lockstepOptions
         options.maxQueuedRequests = 16

@@ -256,15 +256,13 @@ struct TCPTests {
                 }
                 try await eventually("every handler runs") { handlers.value == connections }
 
-                let start = ContinuousClock.now
+                // Cancelling returns (the handlers wait for bytes that never come, so only closing their
+                // connections ends them; a hang here ends at the suite's time limit).
                 serving.cancel()
                 try await serving.value
-                let stopped = ContinuousClock.now - start
-                #expect(stopped < .seconds(2), "serve returned after \(stopped)")
                 #expect(server.openConnections == 0)
 
                 try await clients.waitForAll()  // every client saw its connection end
-                #expect(ContinuousClock.now - start < .seconds(3))
             }
             // The listener is closed: nothing accepts any more.
             await #expect {
