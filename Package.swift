@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "KappaCore", targets: ["KappaCore"]),
         .library(name: "KappaTesting", targets: ["KappaTesting"]),
         .library(name: "KappaNIO", targets: ["KappaNIO"]),
+        .library(name: "KappaViews", targets: ["KappaViews"]),
         .executable(name: "kappa-example", targets: ["kappa-example"]),
         .executable(name: "kappa", targets: ["kappa"]),
     ],
@@ -61,6 +62,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Ready-made views on the core's SQLite store.
+        .target(name: "KappaViews", dependencies: ["KappaCore", "Hypercore"]),
         // The README's quick start, verbatim (DocumentationTests checks the README against it and runs it).
         .executableTarget(name: "kappa-example", dependencies: ["KappaCore", "KappaNIO"]),
         // The command-line tool (README, "Command line").
@@ -85,6 +88,7 @@ let package = Package(
             name: "HypercoreProtocolTests",
             dependencies: ["HypercoreProtocol", "Hypercore", "KappaTesting", "CSodium"]
         ),
+        .testTarget(name: "KappaViewsTests", dependencies: ["KappaViews", "KappaCore", "Hypercore", "KappaTesting"]),
         .testTarget(name: "KappaJSONTests", dependencies: ["KappaJSON", "KappaTesting"]),
         .testTarget(
             name: "KappaNIOTests",

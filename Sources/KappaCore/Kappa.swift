@@ -496,6 +496,8 @@ public actor Kappa<Value: Codable & Sendable> {
                 }
             }
         }
+        // The view's tables (created again after a version bump dropped them).
+        try database.withConnection { c in try c.transaction { try view.prepare(ViewSQL(c, view: name)) } }
         guard indexers[name] == nil else { throw KappaError(.duplicateView, "a view named \(name) is already used") }
         let errorSink = self.errorSink
         let indexer = ViewIndexer(name: name, view: view, encoding: encoding, database: database,

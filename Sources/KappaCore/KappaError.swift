@@ -8,7 +8,7 @@ public struct KappaError: Error, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case closed, locked, invalidKey, unknownView, duplicateView, viewFailed, viewNotAttached
             case undecodableEntry, encoding, store, invalidName, invalidPath, damagedFeed, feedUnavailable
-            case tooManyFeeds
+            case tooManyFeeds, invalidEntry
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -46,6 +46,9 @@ public struct KappaError: Error, Sendable, CustomStringConvertible {
         /// put more in one message than ``KappaOptions/maxFeedsPerMessage``; the session ended, the database
         /// keeps working.
         public static let tooManyFeeds = Code(.tooManyFeeds)
+        /// An entry a view cannot index (a malformed id, a link in the wrong format, bad coordinates, a field of
+        /// the wrong type): reported and skipped; the view goes on. The message names the view, feed and seq.
+        public static let invalidEntry = Code(.invalidEntry)
 
         public var description: String { base.rawValue }
     }

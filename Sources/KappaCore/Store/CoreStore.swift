@@ -118,6 +118,7 @@ enum CoreStore {
 
     static func clearView(_ c: SQLiteConnection, view: String) throws {
         try c.run("DELETE FROM view_data WHERE view = ?", [.text(view)])
+        try ViewSQL.dropTables(c, view: view)
     }
 
     /// Progress as `array(fixed32(key) ‖ uint(next sequence))` (in no particular order).

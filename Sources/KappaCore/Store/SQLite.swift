@@ -2,22 +2,33 @@ import Dispatch
 internal import CSQLite
 import Synchronization
 
-/// A value bound to or read from an SQL statement.
-enum SQLValue: Sendable, Equatable {
+/// A value bound to or read from an SQL statement (SQLite's storage classes).
+public enum SQLValue: Sendable, Hashable {
+    /// A 64-bit integer.
     case integer(Int64)
+    /// A double.
+    case real(Double)
+    /// Bytes.
     case blob([UInt8])
+    /// UTF-8 text.
     case text(String)
+    /// NULL.
     case null
 }
 
 /// One SQLite connection. Not thread-safe by itself: ``SQLiteDatabase`` serialises access.
-final class SQLiteConnection {
+///
+/// `@unchecked Sendable` because a connection moves between threads but is never used by two at once: the
+/// writer connection only inside ``SQLiteDatabase``'s mutex, and a reader connection by the one caller that took
+/// it from the idle pool until it gives it back (SQLite connections opened `NOMUTEX` may change threads between
+/// uses).
+final class SQLiteConnection: @unchecked Sendable {
     private let db: OpaquePointer
     private var statements: [String: OpaquePointer] = [:]
 
-    init(path: String) throws {
+    init(path: String, readOnly: Bool = false) throws {
         var handle: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &handle, flags, nil)
         guard rc == SQLITE_OK, let handle else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
@@ -58,6 +69,7 @@ final class SQLiteConnection {
             let rc: Int32
             switch argument {
             case .integer(let v): rc = sqlite3_bind_int64(statement, index, v)
+            case .real(let v): rc = sqlite3_bind_double(statement, index, v)
             case .text(let v): rc = sqlite3_bind_text(statement, index, v, -1, kappa_sqlite_transient())
             case .null: rc = sqlite3_bind_null(statement, index)
             case .blob(let v):
@@ -115,6 +127,7 @@ struct SQLRow {
         let i = Int32(index)
         switch sqlite3_column_type(statement, i) {
         case SQLITE_INTEGER: return .integer(sqlite3_column_int64(statement, i))
+        case SQLITE_FLOAT: return .real(sqlite3_column_double(statement, i))
         case SQLITE_NULL: return .null
         case SQLITE_TEXT: return .text(String(cString: sqlite3_column_text(statement, i)))
         default:
@@ -125,6 +138,10 @@ struct SQLRow {
     }
 
     func integer(_ index: Int) -> Int64 { sqlite3_column_int64(statement, Int32(index)) }
+
+    func real(_ index: Int) -> Double { sqlite3_column_double(statement, Int32(index)) }
+
+    func isNull(_ index: Int) -> Bool { sqlite3_column_type(statement, Int32(index)) == SQLITE_NULL }
 
     func blob(_ index: Int) -> [UInt8] {
         if case .blob(let b) = self[index] { return b }
@@ -146,6 +163,11 @@ struct SQLRow {
 final class SQLiteDatabase: Sendable {
     private let connection: Mutex<SQLiteConnection?>
     private let queue = DispatchQueue(label: "kappa.sqlite")
+    private let path: String?
+    /// Idle read-only connections (file databases only): queries run on them, beside the writer (WAL).
+    private let readers = Mutex<(idle: [SQLiteConnection], closed: Bool)>(([], false))
+    /// Idle readers kept; more are opened while queries overlap and closed after.
+    private static let maxIdleReaders = 4
 
     /// Opens `path` in WAL mode, or an in-memory database for `nil`.
     init(path: String?) throws {
@@ -154,6 +176,24 @@ final class SQLiteDatabase: Sendable {
             try connection.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
         }
         self.connection = Mutex(connection)
+        self.path = path
+    }
+
+    /// Runs `body` on a read-only connection, concurrently with the writer and other readers (a file database
+    /// in WAL mode sees the last committed state); an in-memory database has one connection, so this waits for it.
+    func withReader<R: Sendable>(_ body: (SQLiteConnection) throws -> R) throws -> R {
+        guard let path else { return try withConnection(body) }
+        let taken = try readers.withLock { r -> SQLiteConnection? in
+            guard !r.closed else { throw KappaError(.closed, "the view store is closed") }
+            return r.idle.popLast()
+        }
+        let reader = try taken ?? SQLiteConnection(path: path, readOnly: true)
+        defer {
+            readers.withLock { r in
+                if !r.closed, r.idle.count < Self.maxIdleReaders { r.idle.append(reader) }
+            }
+        }
+        return try body(reader)
     }
 
     /// Runs `body` with exclusive use of the connection.
@@ -176,5 +216,9 @@ final class SQLiteDatabase: Sendable {
     /// Closes the connection; later use throws ``KappaError/Code/closed``.
     func close() {
         connection.withLock { $0 = nil }
+        readers.withLock { r in
+            r.idle.removeAll()
+            r.closed = true
+        }
     }
 }

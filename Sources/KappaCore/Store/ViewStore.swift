@@ -39,6 +39,13 @@ public final class ViewStore: Sendable {
         try bytes(key).map { try ViewData.decode(T.self, $0) }
     }
 
+    /// Runs read-only SQL on the view's tables (see ``ViewSQL``): on a file database concurrently with indexing
+    /// and with other queries (SQLite's WAL readers), seeing the last committed batch.
+    public func read<R: Sendable>(_ body: (ViewSQL) throws -> R) throws -> R {
+        let (database, view) = try bound()
+        return try database.withReader { try body(ViewSQL($0, view: view, readOnly: true)) }
+    }
+
     /// All keys starting with `prefix`, in byte order, with their raw values.
     public func scan(prefix: String = "") throws -> [(key: String, value: [UInt8])] {
         let (database, view) = try bound()
@@ -54,6 +61,8 @@ public final class ViewTransaction {
     private let database: SQLiteDatabase
     /// Pending writes; `nil` marks a deletion.
     private(set) var writes: [String: [UInt8]?] = [:]
+    /// SQL to run inside the commit, in order.
+    private(set) var sqlWork: [@Sendable (ViewSQL) throws -> Void] = []
 
     init(view: String, database: SQLiteDatabase) {
         self.view = view
@@ -88,6 +97,14 @@ public final class ViewTransaction {
     /// Deletes `key`.
     public func delete(_ key: String) {
         writes[key] = .some(nil)
+    }
+
+    /// Runs `body` inside the transaction that commits this batch and the view's checkpoint, after the batch's
+    /// key/value writes: exactly once, on the store's own thread (not the cooperative pool). Its reads see its own
+    /// writes. Throwing fails the batch (nothing of it commits; the view stops until `Kappa.resume`); report an
+    /// entry that cannot be indexed with ``ViewSQL/report(_:_:)`` instead.
+    public func sql(_ body: @escaping @Sendable (ViewSQL) throws -> Void) {
+        sqlWork.append(body)
     }
 }
 

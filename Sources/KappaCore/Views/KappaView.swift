@@ -55,6 +55,10 @@ public protocol KappaView<Value>: Sendable {
     /// Progress storage for a view that keeps its data outside the core's store (at-least-once indexing).
     /// Default `nil`: progress lives in the core's store with the view's data (exactly-once).
     var stateStorage: (any ViewStateStorage)? { get }
+
+    /// Creates the view's tables (`CREATE TABLE IF NOT EXISTS {view}_…`), in a transaction, each time the view is
+    /// attached (after its tables were dropped, on a version bump). Default: nothing.
+    func prepare(_ sql: ViewSQL) throws
 }
 
 extension KappaView {
@@ -66,6 +70,8 @@ extension KappaView {
     public nonisolated(nonsending) func indexed(_ entries: [KappaEntry<Value>]) async {}
     /// `nil`: progress lives in the core's store, committed with the view's data (exactly-once).
     public var stateStorage: (any ViewStateStorage)? { nil }
+    /// Does nothing.
+    public func prepare(_ sql: ViewSQL) throws {}
 }
 
 /// Progress storage for views that keep their own data (the original kappa-core's fetch/store/clear state).

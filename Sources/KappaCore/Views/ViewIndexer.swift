@@ -114,9 +114,16 @@ actor ViewIndexer<Value: Sendable> {
             }
         }
         let writes = transaction.writes
+        let work = transaction.sqlWork
         if let storage = view.stateStorage {
-            if !writes.isEmpty {
-                try await database.write { [name] c in try c.transaction { try ViewData.apply(c, view: name, writes: writes) } }
+            if !writes.isEmpty || !work.isEmpty {
+                let reports = try await database.write { [name] c in
+                    try c.transaction {
+                        try ViewData.apply(c, view: name, writes: writes)
+                        return try Self.runSQL(work, c, view: name)
+                    }
+                }
+                for problem in reports { report(problem) }
             }
             let next = progress.merging(changed) { $1 }
             do {
@@ -126,15 +133,34 @@ actor ViewIndexer<Value: Sendable> {
             }
         } else {
             // Exactly once: the batch's writes and the checkpoint commit in one transaction.
-            try await database.write { [name, changed] c in
+            let reports = try await database.write { [name, changed] c in
                 try c.transaction {
                     try ViewData.apply(c, view: name, writes: writes)
+                    let reports = try Self.runSQL(work, c, view: name)
                     try CoreStore.advanceCheckpoint(c, view: name, changed: changed)
+                    return reports
                 }
             }
+            for problem in reports { report(problem) }
         }
         progress.merge(changed) { $1 }
         if !entries.isEmpty { await view.indexed(entries) }
+    }
+
+    /// Runs a batch's SQL work (inside its commit); returns the entries it reported.
+    private static func runSQL(_ work: [@Sendable (ViewSQL) throws -> Void], _ c: SQLiteConnection, view: String) throws
+        -> [KappaError]
+    {
+        guard !work.isEmpty else { return [] }
+        let sql = ViewSQL(c, view: view)
+        do {
+            for body in work { try body(sql) }
+        } catch let error as KappaError {
+            throw error
+        } catch {
+            throw KappaError(.viewFailed, "view \(view): its SQL failed", cause: error)
+        }
+        return sql.reports
     }
 
     private func failed(_ error: KappaError) {

@@ -1,0 +1,193 @@
+public import Hypercore
+public import KappaCore
+import Foundation
+
+/// A key/value view with forks (the semantics of unordered-materialized-kv): each entry sets a key, has an id,
+/// and names the ids it supersedes (`links`). ``get(_:)`` returns a key's **heads** — its entries that no entry
+/// links to — so concurrent writers that did not see each other both stay visible (a fork) until a later entry
+/// links both (a merge).
+///
+/// ```swift
+/// struct Post: Codable, Sendable { var title: String; var replaces: [String] }
+/// let titles = KeyValueView<Post> { entry in
+///     .init(key: entry.value.title, links: entry.value.replaces)   // id: "<feed hex>@<seq>"
+/// }
+/// try await core.use("titles", titles)
+/// let heads = try titles.get("hello")                              // [KeyValueView.Head]
+/// ```
+///
+/// The result never depends on the order entries arrive in — within a key or across keys: an entry is a head
+/// exactly when no entry (of any key, earlier or later) links to it. An entry linking to itself is never a head
+/// (a deletion). Its data lives in the core's store, in tables of its own, so indexing is exactly-once and a
+/// version bump rebuilds it. Values must be `Codable`: heads carry their values (stored as JSON), so `get` needs
+/// no feed reads.
+///
+/// An entry whose record is invalid (an empty key or id, an empty link, an id already used by another entry, or
+/// an error thrown by the record function) is reported on `Kappa.errors` (``KappaCore/KappaError/Code/invalidEntry``)
+/// and skipped; the view goes on.
+public struct KeyValueView<Value: Codable & Sendable>: KappaView {
+    /// What an entry says to the view.
+    public struct Record: Sendable {
+        /// The key the entry sets.
+        public var key: String
+        /// The entry's id; `nil` for the default, `"<feed key hex>@<seq>"`.
+        public var id: String?
+        /// The ids of the entries it supersedes.
+        public var links: [String]
+
+        /// A record.
+        public init(key: String, id: String? = nil, links: [String] = []) {
+            self.key = key
+            self.id = id
+            self.links = links
+        }
+    }
+
+    /// One head of a key: the entry and its id.
+    public struct Head: Sendable {
+        /// The entry's id.
+        public var id: String
+        /// The feed holding the entry.
+        public var feed: PublicKey
+        /// Its sequence number there.
+        public var seq: UInt64
+        /// Its value.
+        public var value: Value
+    }
+
+    /// The view's data in the core's store.
+    public let store = ViewStore()
+    /// The largest batch indexed at once.
+    public let maxBatch: Int
+    private let record: @Sendable (KappaEntry<Value>) throws -> Record?
+
+    /// A view whose `record` function says what each entry sets (`nil`: the entry sets nothing).
+    public init(maxBatch: Int = 100, _ record: @escaping @Sendable (KappaEntry<Value>) throws -> Record?) {
+        self.maxBatch = maxBatch
+        self.record = record
+    }
+
+    /// The default id of an entry: `"<feed key hex>@<seq>"`.
+    public static func id(feed: PublicKey, seq: UInt64) -> String {
+        "\(feed.hex)@\(seq)"
+    }
+
+    // MARK: Indexing
+
+    public func prepare(_ sql: ViewSQL) throws {
+        try sql.execute("""
+            CREATE TABLE IF NOT EXISTS {view}_docs(
+                id TEXT PRIMARY KEY, key TEXT NOT NULL, feed BLOB NOT NULL, seq INTEGER NOT NULL, value BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS {view}_linked(id TEXT PRIMARY KEY) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS {view}_heads(key TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(key, id)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS {view}_heads_id ON {view}_heads(id);
+            """)
+    }
+
+    /// One entry ready for SQL, or why it is skipped.
+    private struct Doc: Sendable {
+        var feed: PublicKey
+        var seq: UInt64
+        var outcome: Result<(id: String, key: String, links: [String], value: [UInt8]), Problem>
+    }
+
+    private struct Problem: Error, Sendable {
+        var reason: String
+    }
+
+    public func map(_ entries: [KappaEntry<Value>], _ transaction: ViewTransaction) throws {
+        let encoder = JSONEncoder()
+        let docs = entries.compactMap { entry -> Doc? in
+            do {
+                guard let record = try record(entry) else { return nil }
+                let id = record.id ?? Self.id(feed: entry.feed, seq: entry.seq)
+                guard !record.key.isEmpty else { throw Problem(reason: "its key is empty") }
+                guard !id.isEmpty else { throw Problem(reason: "its id is empty") }
+                guard !record.links.contains(where: \.isEmpty) else { throw Problem(reason: "it links to an empty id") }
+                let value = [UInt8](try encoder.encode(entry.value))
+                return Doc(feed: entry.feed, seq: entry.seq, outcome: .success((id, record.key, record.links, value)))
+            } catch let problem as Problem {
+                return Doc(feed: entry.feed, seq: entry.seq, outcome: .failure(problem))
+            } catch {
+                return Doc(feed: entry.feed, seq: entry.seq, outcome: .failure(Problem(reason: "its record: \(error)")))
+            }
+        }
+        guard !docs.isEmpty else { return }
+        transaction.sql { sql in
+            for doc in docs {
+                switch doc.outcome {
+                case .failure(let problem):
+                    sql.report((doc.feed, doc.seq), problem.reason)
+                case .success(let (id, key, links, value)):
+                    try Self.insert(sql, id: id, key: key, links: links, feed: doc.feed, seq: doc.seq, value: value)
+                }
+            }
+        }
+    }
+
+    private static func insert(
+        _ sql: ViewSQL, id: String, key: String, links: [String], feed: PublicKey, seq: UInt64, value: [UInt8]
+    ) throws {
+        var taken = false
+        try sql.query("SELECT 1 FROM {view}_docs WHERE id = ?", .text(id)) { _ in taken = true }
+        guard !taken else {
+            sql.report((feed, seq), "its id \(id) is already used by another entry")
+            return
+        }
+        try sql.run("INSERT INTO {view}_docs(id, key, feed, seq, value) VALUES (?, ?, ?, ?, ?)",
+                    .text(id), .text(key), .blob(feed.bytes), .integer(Int64(seq)), .blob(value))
+        for link in Set(links) {
+            try sql.run("INSERT OR IGNORE INTO {view}_linked(id) VALUES (?)", .text(link))
+            try sql.run("DELETE FROM {view}_heads WHERE id = ?", .text(link))
+        }
+        var linked = false
+        try sql.query("SELECT 1 FROM {view}_linked WHERE id = ?", .text(id)) { _ in linked = true }
+        if !linked {
+            try sql.run("INSERT OR IGNORE INTO {view}_heads(key, id) VALUES (?, ?)", .text(key), .text(id))
+        }
+    }
+
+    // MARK: Queries
+
+    /// The heads of `key` (its entries no entry links to), in feed and sequence order; empty for a key never set
+    /// or whose entries are all superseded.
+    /// - Throws: ``KappaCore/KappaError`` `.viewNotAttached` before `Kappa.use`, `.store`, `.encoding`.
+    public func get(_ key: String) throws -> [Head] {
+        try store.read { sql in
+            var rows: [(String, [UInt8], Int64, [UInt8])] = []
+            try sql.query("""
+                SELECT d.id, d.feed, d.seq, d.value FROM {view}_heads h JOIN {view}_docs d ON d.id = h.id
+                WHERE h.key = ? ORDER BY d.feed, d.seq
+                """, .text(key)) { row in
+                rows.append((row.text(0), row.blob(1), row.integer(2), row.blob(3)))
+            }
+            let decoder = JSONDecoder()
+            return try rows.map { id, feed, seq, value in
+                do {
+                    return Head(id: id, feed: try PublicKey(feed), seq: UInt64(seq),
+                                value: try decoder.decode(Value.self, from: Data(value)))
+                } catch {
+                    throw KappaError(.encoding, "key \(key): head \(id) does not decode as \(Value.self)", cause: error)
+                }
+            }
+        }
+    }
+
+    /// The keys that have at least one head, in byte order.
+    public func keys() throws -> [String] {
+        try store.read { sql in
+            var keys: [String] = []
+            try sql.query("SELECT DISTINCT key FROM {view}_heads ORDER BY key") { keys.append($0.text(0)) }
+            return keys
+        }
+    }
+
+    /// True when some indexed entry links to `id` (it is superseded).
+    public func isLinked(_ id: String) throws -> Bool {
+        try store.read { sql in
+            var linked = false
+            try sql.query("SELECT 1 FROM {view}_linked WHERE id = ?", .text(id)) { _ in linked = true }
+            return linked
+        }
+    }
+}
