@@ -8,7 +8,7 @@ public struct KappaError: Error, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case closed, locked, invalidKey, unknownView, duplicateView, viewFailed, viewNotAttached
             case undecodableEntry, encoding, store, invalidName, invalidPath, damagedFeed, feedUnavailable
-            case tooManyFeeds, invalidEntry
+            case tooManyFeeds, invalidEntry, invalidQuery
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -49,6 +49,8 @@ public struct KappaError: Error, Sendable, CustomStringConvertible {
         /// An entry a view cannot index (a malformed id, a link in the wrong format, bad coordinates, a field of
         /// the wrong type): reported and skipped; the view goes on. The message names the view, feed and seq.
         public static let invalidEntry = Code(.invalidEntry)
+        /// A query a view cannot run (a full-text query with a syntax error, a box with NaN coordinates).
+        public static let invalidQuery = Code(.invalidQuery)
 
         public var description: String { base.rawValue }
     }

@@ -55,8 +55,17 @@ public struct KeyValueView<Value: Codable & Sendable>: KappaView {
         public var value: Value
     }
 
+    /// A key whose heads changed, with its heads after the commit (empty when none are left).
+    public struct Change: Sendable {
+        /// The key.
+        public var key: String
+        /// Its heads now.
+        public var heads: [Head]
+    }
+
     /// The view's data in the core's store.
     public let store = ViewStore()
+    private let changeFeed = ChangeFeed<Change>()
     /// The largest batch indexed at once.
     public let maxBatch: Int
     private let record: @Sendable (KappaEntry<Value>) throws -> Record?
@@ -119,13 +128,13 @@ public struct KeyValueView<Value: Codable & Sendable>: KappaView {
                 case .failure(let problem):
                     sql.report((doc.feed, doc.seq), problem.reason)
                 case .success(let (id, key, links, value)):
-                    try Self.insert(sql, id: id, key: key, links: links, feed: doc.feed, seq: doc.seq, value: value)
+                    try insert(sql, id: id, key: key, links: links, feed: doc.feed, seq: doc.seq, value: value)
                 }
             }
         }
     }
 
-    private static func insert(
+    private func insert(
         _ sql: ViewSQL, id: String, key: String, links: [String], feed: PublicKey, seq: UInt64, value: [UInt8]
     ) throws {
         var taken = false
@@ -136,8 +145,10 @@ public struct KeyValueView<Value: Codable & Sendable>: KappaView {
         }
         try sql.run("INSERT INTO {view}_docs(id, key, feed, seq, value) VALUES (?, ?, ?, ?, ?)",
                     .text(id), .text(key), .blob(feed.bytes), .integer(Int64(seq)), .blob(value))
+        var touched = [key]
         for link in Set(links) {
             try sql.run("INSERT OR IGNORE INTO {view}_linked(id) VALUES (?)", .text(link))
+            try sql.query("SELECT key FROM {view}_heads WHERE id = ?", .text(link)) { touched.append($0.text(0)) }
             try sql.run("DELETE FROM {view}_heads WHERE id = ?", .text(link))
         }
         var linked = false
@@ -145,6 +156,23 @@ public struct KeyValueView<Value: Codable & Sendable>: KappaView {
         if !linked {
             try sql.run("INSERT OR IGNORE INTO {view}_heads(key, id) VALUES (?, ?)", .text(key), .text(id))
         }
+        changeFeed.touch(touched)
+    }
+
+    /// Publishes the keys the committed batch changed (the core calls this after the commit).
+    public func indexed(_ entries: [KappaEntry<Value>]) async {
+        let keys = changeFeed.takeTouched()
+        guard changeFeed.hasSubscribers, !keys.isEmpty else { return }
+        let changes = keys.compactMap { key in (try? get(key)).map { Change(key: key, heads: $0) } }
+        changeFeed.publish(changes)
+    }
+
+    /// Every key whose heads change from now on, with its new heads, after each committed batch.
+    ///
+    /// To follow a key without missing a change: subscribe, then ``get(_:)``, then apply the changes as they
+    /// come (one may repeat what `get` already returned; it carries the heads, so applying it again is harmless).
+    public func changes() -> AsyncStream<Change> {
+        changeFeed.subscribe()
     }
 
     // MARK: Queries
