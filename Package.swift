@@ -117,7 +117,7 @@ let package = Package(
         // code that compiles here, and the example does what the README says.
         .testTarget(
             name: "DocumentationTests",
-            dependencies: ["KappaCore", "Hypercore", "HypercoreProtocol", "KappaNIO", "KappaTesting", "kappa-example"]
+            dependencies: ["KappaCore", "Hypercore", "HypercoreProtocol", "KappaNIO", "KappaViews", "KappaTesting", "kappa-example"]
         ),
     ],
     swiftLanguageModes: [.v6]
