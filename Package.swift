@@ -70,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "kappa",
             dependencies: [
-                "KappaCore", "KappaNIO", "Hypercore", "HypercoreProtocol", "KappaJSON",
+                "KappaCore", "KappaNIO", "KappaViews", "Hypercore", "HypercoreProtocol", "KappaJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

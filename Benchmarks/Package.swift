@@ -86,6 +86,19 @@ let package = Package(
             path: "Benchmarks/DatabaseReplicationBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "ViewBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Hypercore", package: "KappaCore"),
+                .product(name: "KappaCore", package: "KappaCore"),
+                .product(name: "KappaViews", package: "KappaCore"),
+                .product(name: "KappaTesting", package: "KappaCore"),
+                "BenchmarkSupport",
+            ],
+            path: "Benchmarks/ViewBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

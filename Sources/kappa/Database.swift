@@ -19,7 +19,16 @@ struct DatabaseOptions: ParsableArguments {
         durability: Durability = .durable, isolation: isolated (any Actor)? = #isolation,
         _ body: (Kappa<[UInt8]>) async throws -> R
     ) async throws -> R {
-        let core = try await open(durability: durability)
+        try await with(encoding: .binary, durability: durability, body)
+    }
+
+    /// Opens the database with values of another type (the same blocks, seen through `encoding`) for `body`.
+    func with<Value: Sendable, R: Sendable>(
+        encoding: ValueEncoding<Value>, durability: Durability = .durable, isolation: isolated (any Actor)? = #isolation,
+        _ body: (Kappa<Value>) async throws -> R
+    ) async throws -> R {
+        try Self.requireDatabase(at: directory)
+        let core = try await Kappa<Value>(path: directory, encoding: encoding, options: KappaOptions(durability: durability))
         do {
             let result = try await body(core)
             try await core.close()

@@ -11,6 +11,6 @@ struct KappaTool: AsyncParsableCommand {
             69 peer unavailable, 73 cannot create, 74 I/O error, 75 database in use, 130 interrupted.
             """,
         version: "0.1.0",
-        subcommands: [Init.self, Append.self, Cat.self, Info.self, Verify.self, Serve.self, Sync.self]
+        subcommands: [Init.self, Append.self, Cat.self, Info.self, Verify.self, Serve.self, Sync.self, KV.self]
     )
 }

@@ -182,4 +182,30 @@ import KappaTesting
             #expect(server.stop().status == 0)
         }
     }
+
+    @Test func kvGetsTheHeadsOfAKeyFromJSONFields() async throws {
+        try await withTemporaryDirectory { dir in
+            _ = try Self.ok(["init", "db"], in: dir)
+            let lines = [
+                #"{"id": "p1", "title": "hello", "body": "first"}"#,
+                #"{"id": "p2", "title": "hello", "body": "second", "replaces": ["p1"]}"#,
+                #"{"id": "p3", "title": "hello", "body": "concurrent", "replaces": "p1"}"#,
+                #"{"id": "p4", "title": 42, "body": "a number key"}"#,
+                #"{"body": "no title: sets nothing"}"#,
+                #"{"id": "p5", "title": ["not", "a", "key"]}"#,
+            ].joined(separator: "\n")
+            _ = try Self.ok(["append", "db", "--writer", "w"], in: dir, input: lines)
+            let options = ["--key", "title", "--links", "replaces", "--id", "id"]
+            let output = try Self.ok(["kv", "db", "get", "hello"] + options, in: dir)
+            #expect(output.contains("entry 5: its record: ") && output.contains("title is not a string or number"))
+            let heads = output.split(separator: "\n").filter { !$0.hasPrefix("kappa:") }
+            #expect(heads.count == 2)
+            #expect(heads.contains { $0.hasSuffix(#" 1 {"id": "p2", "title": "hello", "body": "second", "replaces": ["p1"]}"#) })
+            #expect(heads.contains { $0.contains(#""body": "concurrent""#) })
+            let json = try Self.ok(["kv", "db", "get", "42", "--json"] + options, in: dir)
+            #expect(try Self.json(json)["id"] as? String == "p4")
+            #expect(try Self.ok(["kv", "db", "keys"] + options, in: dir) == "42\nhello\n")
+            #expect(try Self.run(["kv", "db", "get"] + options, in: dir).status == 64)
+        }
+    }
 }

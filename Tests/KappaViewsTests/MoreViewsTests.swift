@@ -159,6 +159,27 @@ struct Note: Codable, Sendable {
         try await core.close()
     }
 
+    @Test func spatialAndFullTextChangesSayWhatEnteredAndLeft() async throws {
+        let core = try await Kappa<Place>(storage: .memory)
+        let map = SpatialView<Place> { .init(id: $0.value.id, point: ($0.value.x, $0.value.y), links: $0.value.links) }
+        let text = FullTextView<Place> { .init(id: $0.value.id, text: $0.value.id, links: $0.value.links) }
+        try await core.use("map", map)
+        try await core.use("text", text)
+        var mapChanges = map.changes().makeAsyncIterator()
+        var textChanges = text.changes().makeAsyncIterator()
+        let w = try await core.writer("w")
+        try await w.append(Place(id: "a", x: 1, y: 2))
+        let first = try #require(await mapChanges.next())
+        #expect(first.added.map(\.entry.id) == ["a"] && first.added.first?.box == .init(point: 1, 2) && first.removed.isEmpty)
+        #expect(try #require(await textChanges.next()).added == ["a"])
+        try await w.append(Place(id: "b", x: 3, y: 4, links: ["a"]))
+        let second = try #require(await mapChanges.next())
+        #expect(second.added.map(\.entry.id) == ["b"] && second.removed == ["a"])
+        let secondText = try #require(await textChanges.next())
+        #expect(secondText.added == ["b"] && secondText.removed == ["a"])
+        try await core.close()
+    }
+
     /// The chat of the issue: messages with edits (links), the latest edit per message (kv), replies
     /// (back-references) and search over bodies (full text), all on one database.
     @Test func aChatWithEditsRepliesAndSearch() async throws {

@@ -65,8 +65,17 @@ public struct SpatialView<Value: Codable & Sendable>: KappaView {
         public var box: Box
     }
 
+    /// Entries that entered or left the index in a committed batch.
+    public struct Change: Sendable {
+        /// Entries now found by queries, with their boxes.
+        public var added: [Hit]
+        /// Ids of entries no longer found (superseded).
+        public var removed: [String]
+    }
+
     /// The view's data in the core's store.
     public let store = ViewStore()
+    private let changeFeed = ChangeFeed<Change>()
     /// The largest batch indexed at once.
     public let maxBatch: Int
     private let record: @Sendable (KappaEntry<Value>) throws -> Record?
@@ -90,6 +99,7 @@ public struct SpatialView<Value: Codable & Sendable>: KappaView {
     public func map(_ entries: [KappaEntry<Value>], _ transaction: ViewTransaction) throws {
         let records = prepareRecords(entries, record)
         guard !records.isEmpty else { return }
+        let changeFeed = self.changeFeed
         transaction.sql { sql in
             for (feed, seq, outcome) in records {
                 do {
@@ -100,10 +110,13 @@ public struct SpatialView<Value: Codable & Sendable>: KappaView {
                     }
                     let id = try Documents.check(id: record.id, links: record.links, feed: feed, seq: seq)
                     guard try Documents.insert(sql, id: id, feed: feed, seq: seq, value: value) else { continue }
+                    var touched: [String] = []
                     for link in try Documents.link(sql, record.links) {
                         try sql.run("DELETE FROM {view}_rtree WHERE id = (SELECT rowid FROM {view}_docs WHERE id = ?)", .text(link))
+                        touched.append("-" + link)
                     }
                     if try !Documents.isLinked(sql, id) {
+                        touched.append("+" + id)
                         try sql.run("""
                             INSERT INTO {view}_rtree(id, minX, maxX, minY, maxY)
                             SELECT rowid, ?, ?, ?, ? FROM {view}_docs WHERE id = ?
@@ -113,11 +126,42 @@ public struct SpatialView<Value: Codable & Sendable>: KappaView {
                         INSERT OR REPLACE INTO {view}_boxes(docid, minX, minY, maxX, maxY)
                         SELECT rowid, ?, ?, ?, ? FROM {view}_docs WHERE id = ?
                         """, .real(box.minX), .real(box.minY), .real(box.maxX), .real(box.maxY), .text(id))
+                    changeFeed.touch(touched)
                 } catch let invalid as InvalidRecord {
                     sql.report((feed, seq), invalid.reason)
                 }
             }
         }
+    }
+
+    /// Publishes what entered and left the index in the committed batch.
+    public func indexed(_ entries: [KappaEntry<Value>]) async {
+        let touched = changeFeed.takeTouched()
+        guard changeFeed.hasSubscribers, !touched.isEmpty else { return }
+        let removed = touched.filter { $0.hasPrefix("-") }.map { String($0.dropFirst()) }
+        let addedIDs = touched.filter { $0.hasPrefix("+") }.map { String($0.dropFirst()) }
+        let added = (try? store.read { sql in try Self.hits(sql, ids: addedIDs.filter { !removed.contains($0) }) }) ?? []
+        changeFeed.publish([Change(added: added, removed: removed)])
+    }
+
+    /// Entries and their exact boxes, for ids still indexed.
+    private static func hits(_ sql: ViewSQL, ids: [String]) throws -> [Hit] {
+        var boxes: [String: Box] = [:]
+        for id in ids {
+            try sql.query("""
+                SELECT b.minX, b.minY, b.maxX, b.maxY FROM {view}_docs d JOIN {view}_boxes b ON b.docid = d.rowid
+                WHERE d.id = ? AND NOT EXISTS (SELECT 1 FROM {view}_linked l WHERE l.id = d.id)
+                """, .text(id)) { row in
+                boxes[id] = Box(minX: row.real(0), minY: row.real(1), maxX: row.real(2), maxY: row.real(3))
+            }
+        }
+        let found = ids.filter { boxes[$0] != nil }
+        return try zip(Documents.load(sql, ids: found, as: Value.self), found).map { Hit(entry: $0, box: boxes[$1]!) }
+    }
+
+    /// What enters and leaves the index from now on, after each committed batch (subscribe, then query, then apply).
+    public func changes() -> AsyncStream<Change> {
+        changeFeed.subscribe()
     }
 
     /// The entries whose box intersects `box` (edges included), not superseded, by id.
