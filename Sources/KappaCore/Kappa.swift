@@ -471,7 +471,8 @@ public actor Kappa<Value: Codable & Sendable> {
         try checkOpen()
         guard !name.isEmpty else { throw KappaError(.invalidName, "a view name cannot be empty") }
         guard indexers[name] == nil else { throw KappaError(.duplicateView, "a view named \(name) is already used") }
-        try view.store.attach(database, view: name)
+        let encoding = self.encoding
+        try view.store.attach(database, view: name, decode: { try encoding.decode($0) })
         let stored = try database.withConnection { try CoreStore.checkpoint($0, view: name) }
         let version = Int64(version)
         var progress: [PublicKey: UInt64] = [:]

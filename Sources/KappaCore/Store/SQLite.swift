@@ -82,6 +82,9 @@ final class SQLiteConnection: @unchecked Sendable {
         }
     }
 
+    /// Rows changed by the last INSERT, UPDATE or DELETE.
+    func changes() -> Int { Int(sqlite3_changes(db)) }
+
     /// Runs a statement that returns no rows.
     func run(_ sql: String, _ arguments: [SQLValue] = []) throws {
         try query(sql, arguments) { _ in }

@@ -64,6 +64,9 @@ public final class ViewSQL {
         try connection.run(text(sql), values)
     }
 
+    /// Rows changed by the last INSERT, UPDATE or DELETE (0 for an `INSERT OR IGNORE` that ignored its row).
+    public var changes: Int { connection.changes() }
+
     /// Runs a query and calls `row` for each result row.
     public func query(_ sql: StaticString, _ values: SQLValue..., row: (ViewSQLRow) throws -> Void) throws {
         try query(sql, values, row: row)

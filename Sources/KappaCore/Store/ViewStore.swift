@@ -8,17 +8,38 @@ import Synchronization
 /// Values are JSON-encoded `Codable` values or raw bytes. Reads see committed batches only.
 public final class ViewStore: Sendable {
     private let binding = Mutex<(database: SQLiteDatabase, view: String)?>(nil)
+    private let decoder = Mutex<(@Sendable ([UInt8]) throws -> any Sendable)?>(nil)
 
     /// An unattached store.
     public init() {}
 
-    func attach(_ database: SQLiteDatabase, view: String) throws {
+    func attach(_ database: SQLiteDatabase, view: String, decode: @escaping @Sendable ([UInt8]) throws -> any Sendable) throws {
         try binding.withLock { b in
             if let b, b.view != view {
                 throw KappaError(.duplicateView, "this ViewStore already belongs to view \(b.view)")
             }
             b = (database, view)
         }
+        decoder.withLock { $0 = decode }
+    }
+
+    /// Decodes a block (``KappaEntry/block``) with the database's value encoding.
+    /// - Throws: ``KappaError/Code/viewNotAttached`` before the view is attached, `.encoding` when the block
+    ///   does not decode as `type`.
+    package func decodeBlock<Value>(_ block: [UInt8], as type: Value.Type) throws -> Value {
+        guard let decode = decoder.withLock({ $0 }) else {
+            throw KappaError(.viewNotAttached, "the view store is not attached; register the view with Kappa.use")
+        }
+        let value: any Sendable
+        do {
+            value = try decode(block)
+        } catch {
+            throw KappaError(.encoding, "a stored entry does not decode", cause: error)
+        }
+        guard let typed = value as? Value else {
+            throw KappaError(.encoding, "a stored entry decodes as \(Swift.type(of: value)), not \(Value.self)")
+        }
+        return typed
     }
 
     private func bound() throws -> (database: SQLiteDatabase, view: String) {

@@ -8,6 +8,9 @@ public struct KappaEntry<Value: Sendable>: Sendable {
     public var seq: UInt64
     /// The decoded value.
     public var value: Value
+    /// The block the value was decoded from, when the core delivers the entry (empty for an entry made by hand):
+    /// views that store entries keep these bytes instead of encoding the value again.
+    package var block: [UInt8] = []
 
     /// Creates an entry.
     public init(feed: PublicKey, seq: UInt64, value: Value) {

@@ -98,7 +98,9 @@ actor ViewIndexer<Value: Sendable> {
         for i in batch.indices {
             switch results[i] {
             case .success(let value):
-                entries.append(KappaEntry(feed: batch[i].feed, seq: batch[i].seq, value: value))
+                var entry = KappaEntry(feed: batch[i].feed, seq: batch[i].seq, value: value)
+                entry.block = blocks[i]
+                entries.append(entry)
             case .failure(let error):
                 report(KappaError(.undecodableEntry,
                                   "feed \(batch[i].feed) entry \(batch[i].seq) does not decode; view \(name) skips it",

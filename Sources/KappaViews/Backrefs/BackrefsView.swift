@@ -102,7 +102,7 @@ public struct BackrefsView<Value: Codable & Sendable>: KappaView {
                 SELECT r.id FROM {view}_refs r WHERE r.ref = ?
                 AND NOT EXISTS (SELECT 1 FROM {view}_linked l WHERE l.id = r.id) ORDER BY r.id
                 """, .text(id)) { ids.append($0.text(0)) }
-            return try Documents.load(sql, ids: ids, as: Value.self)
+            return try Documents.load(sql, store, ids: ids, as: Value.self)
         }
     }
 

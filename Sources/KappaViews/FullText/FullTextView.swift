@@ -118,7 +118,7 @@ public struct FullTextView<Value: Codable & Sendable>: KappaView {
                     """, .text(query), .integer(Int64(limit))) { row in
                     rows.append((row.text(0), row.text(1), row.real(2)))
                 }
-                let entries = try Documents.load(sql, ids: rows.map(\.0), as: Value.self)
+                let entries = try Documents.load(sql, store, ids: rows.map(\.0), as: Value.self)
                 return zip(entries, rows).map { Hit(entry: $0, snippet: $1.1, rank: $1.2) }
             }
         } catch let error as KappaError where error.code == .store {

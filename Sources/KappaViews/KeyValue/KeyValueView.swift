@@ -19,8 +19,9 @@ import Foundation
 /// The result never depends on the order entries arrive in — within a key or across keys: an entry is a head
 /// exactly when no entry (of any key, earlier or later) links to it. An entry linking to itself is never a head
 /// (a deletion). Its data lives in the core's store, in tables of its own, so indexing is exactly-once and a
-/// version bump rebuilds it. Values must be `Codable`: heads carry their values (stored as JSON), so `get` needs
-/// no feed reads.
+/// version bump rebuilds it. Heads carry their values: the view keeps each entry's block and decodes it with the
+/// database's encoding, so `get` needs no feed reads. (Values are `Codable` so that an entry made by hand, without
+/// its block, can be kept as JSON.)
 ///
 /// An entry whose record is invalid (an empty key or id, an empty link, an id already used by another entry, or
 /// an error thrown by the record function) is reported on `Kappa.errors` (``KappaCore/KappaError/Code/invalidEntry``)
@@ -86,7 +87,8 @@ public struct KeyValueView<Value: Codable & Sendable>: KappaView {
     public func prepare(_ sql: ViewSQL) throws {
         try sql.execute("""
             CREATE TABLE IF NOT EXISTS {view}_docs(
-                id TEXT PRIMARY KEY, key TEXT NOT NULL, feed BLOB NOT NULL, seq INTEGER NOT NULL, value BLOB NOT NULL);
+                id TEXT PRIMARY KEY, key TEXT NOT NULL, feed BLOB NOT NULL, seq INTEGER NOT NULL, value BLOB NOT NULL,
+                raw INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS {view}_linked(id TEXT PRIMARY KEY) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS {view}_heads(key TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(key, id)) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS {view}_heads_id ON {view}_heads(id);
@@ -97,7 +99,7 @@ public struct KeyValueView<Value: Codable & Sendable>: KappaView {
     private struct Doc: Sendable {
         var feed: PublicKey
         var seq: UInt64
-        var outcome: Result<(id: String, key: String, links: [String], value: [UInt8]), Problem>
+        var outcome: Result<(id: String, key: String, links: [String], value: StoredValue), Problem>
     }
 
     private struct Problem: Error, Sendable {
@@ -113,7 +115,7 @@ public struct KeyValueView<Value: Codable & Sendable>: KappaView {
                 guard !record.key.isEmpty else { throw Problem(reason: "its key is empty") }
                 guard !id.isEmpty else { throw Problem(reason: "its id is empty") }
                 guard !record.links.contains(where: \.isEmpty) else { throw Problem(reason: "it links to an empty id") }
-                let value = [UInt8](try encoder.encode(entry.value))
+                let value = try StoredValue(entry, encoder: encoder)
                 return Doc(feed: entry.feed, seq: entry.seq, outcome: .success((id, record.key, record.links, value)))
             } catch let problem as Problem {
                 return Doc(feed: entry.feed, seq: entry.seq, outcome: .failure(problem))
@@ -135,27 +137,26 @@ public struct KeyValueView<Value: Codable & Sendable>: KappaView {
     }
 
     private func insert(
-        _ sql: ViewSQL, id: String, key: String, links: [String], feed: PublicKey, seq: UInt64, value: [UInt8]
+        _ sql: ViewSQL, id: String, key: String, links: [String], feed: PublicKey, seq: UInt64, value: StoredValue
     ) throws {
-        var taken = false
-        try sql.query("SELECT 1 FROM {view}_docs WHERE id = ?", .text(id)) { _ in taken = true }
-        guard !taken else {
+        try sql.run("INSERT OR IGNORE INTO {view}_docs(id, key, feed, seq, value, raw) VALUES (?, ?, ?, ?, ?, ?)",
+                    .text(id), .text(key), .blob(feed.bytes), .integer(Int64(seq)), .blob(value.bytes),
+                    .integer(value.raw ? 1 : 0))
+        guard sql.changes > 0 else {
             sql.report((feed, seq), "its id \(id) is already used by another entry")
             return
         }
-        try sql.run("INSERT INTO {view}_docs(id, key, feed, seq, value) VALUES (?, ?, ?, ?, ?)",
-                    .text(id), .text(key), .blob(feed.bytes), .integer(Int64(seq)), .blob(value))
         var touched = [key]
         for link in Set(links) {
             try sql.run("INSERT OR IGNORE INTO {view}_linked(id) VALUES (?)", .text(link))
             try sql.query("SELECT key FROM {view}_heads WHERE id = ?", .text(link)) { touched.append($0.text(0)) }
             try sql.run("DELETE FROM {view}_heads WHERE id = ?", .text(link))
         }
-        var linked = false
-        try sql.query("SELECT 1 FROM {view}_linked WHERE id = ?", .text(id)) { _ in linked = true }
-        if !linked {
-            try sql.run("INSERT OR IGNORE INTO {view}_heads(key, id) VALUES (?, ?)", .text(key), .text(id))
-        }
+        // A head unless something linked to it already (earlier, in any key).
+        try sql.run("""
+            INSERT OR IGNORE INTO {view}_heads(key, id)
+            SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM {view}_linked WHERE id = ?)
+            """, .text(key), .text(id), .text(id))
         changeFeed.touch(touched)
     }
 
@@ -182,18 +183,16 @@ public struct KeyValueView<Value: Codable & Sendable>: KappaView {
     /// - Throws: ``KappaCore/KappaError`` `.viewNotAttached` before `Kappa.use`, `.store`, `.encoding`.
     public func get(_ key: String) throws -> [Head] {
         try store.read { sql in
-            var rows: [(String, [UInt8], Int64, [UInt8])] = []
+            var rows: [(String, [UInt8], Int64, StoredValue)] = []
             try sql.query("""
-                SELECT d.id, d.feed, d.seq, d.value FROM {view}_heads h JOIN {view}_docs d ON d.id = h.id
+                SELECT d.id, d.feed, d.seq, d.value, d.raw FROM {view}_heads h JOIN {view}_docs d ON d.id = h.id
                 WHERE h.key = ? ORDER BY d.feed, d.seq
                 """, .text(key)) { row in
-                rows.append((row.text(0), row.blob(1), row.integer(2), row.blob(3)))
+                rows.append((row.text(0), row.blob(1), row.integer(2), StoredValue(bytes: row.blob(3), raw: row.integer(4) != 0)))
             }
-            let decoder = JSONDecoder()
             return try rows.map { id, feed, seq, value in
                 do {
-                    return Head(id: id, feed: try PublicKey(feed), seq: UInt64(seq),
-                                value: try decoder.decode(Value.self, from: Data(value)))
+                    return Head(id: id, feed: try PublicKey(feed), seq: UInt64(seq), value: try value.decode(Value.self, store))
                 } catch {
                     throw KappaError(.encoding, "key \(key): head \(id) does not decode as \(Value.self)", cause: error)
                 }

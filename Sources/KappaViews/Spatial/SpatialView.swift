@@ -140,12 +140,12 @@ public struct SpatialView<Value: Codable & Sendable>: KappaView {
         guard changeFeed.hasSubscribers, !touched.isEmpty else { return }
         let removed = touched.filter { $0.hasPrefix("-") }.map { String($0.dropFirst()) }
         let addedIDs = touched.filter { $0.hasPrefix("+") }.map { String($0.dropFirst()) }
-        let added = (try? store.read { sql in try Self.hits(sql, ids: addedIDs.filter { !removed.contains($0) }) }) ?? []
+        let added = (try? store.read { sql in try hits(sql, ids: addedIDs.filter { !removed.contains($0) }) }) ?? []
         changeFeed.publish([Change(added: added, removed: removed)])
     }
 
     /// Entries and their exact boxes, for ids still indexed.
-    private static func hits(_ sql: ViewSQL, ids: [String]) throws -> [Hit] {
+    private func hits(_ sql: ViewSQL, ids: [String]) throws -> [Hit] {
         var boxes: [String: Box] = [:]
         for id in ids {
             try sql.query("""
@@ -156,7 +156,7 @@ public struct SpatialView<Value: Codable & Sendable>: KappaView {
             }
         }
         let found = ids.filter { boxes[$0] != nil }
-        return try zip(Documents.load(sql, ids: found, as: Value.self), found).map { Hit(entry: $0, box: boxes[$1]!) }
+        return try zip(Documents.load(sql, store, ids: found, as: Value.self), found).map { Hit(entry: $0, box: boxes[$1]!) }
     }
 
     /// What enters and leaves the index from now on, after each committed batch (subscribe, then query, then apply).
@@ -182,7 +182,7 @@ public struct SpatialView<Value: Codable & Sendable>: KappaView {
                 .real(box.minX), .real(box.maxX), .real(box.minY), .real(box.maxY)) { row in
                 found.append((row.text(0), Box(minX: row.real(1), minY: row.real(2), maxX: row.real(3), maxY: row.real(4))))
             }
-            let entries = try Documents.load(sql, ids: found.map(\.0), as: Value.self)
+            let entries = try Documents.load(sql, store, ids: found.map(\.0), as: Value.self)
             return zip(entries, found).map { Hit(entry: $0, box: $1.1) }
         }
     }

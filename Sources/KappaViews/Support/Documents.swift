@@ -31,7 +31,7 @@ enum Documents {
     static func create(_ sql: ViewSQL) throws {
         try sql.execute("""
             CREATE TABLE IF NOT EXISTS {view}_docs(
-                id TEXT PRIMARY KEY, feed BLOB NOT NULL, seq INTEGER NOT NULL, value BLOB NOT NULL);
+                id TEXT PRIMARY KEY, feed BLOB NOT NULL, seq INTEGER NOT NULL, value BLOB NOT NULL, raw INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS {view}_linked(id TEXT PRIMARY KEY) WITHOUT ROWID;
             """)
     }
@@ -45,15 +45,13 @@ enum Documents {
     }
 
     /// Stores the document; false (and reported) when its id is taken.
-    static func insert(_ sql: ViewSQL, id: String, feed: PublicKey, seq: UInt64, value: [UInt8]) throws -> Bool {
-        var taken = false
-        try sql.query("SELECT 1 FROM {view}_docs WHERE id = ?", .text(id)) { _ in taken = true }
-        if taken {
+    static func insert(_ sql: ViewSQL, id: String, feed: PublicKey, seq: UInt64, value: StoredValue) throws -> Bool {
+        try sql.run("INSERT OR IGNORE INTO {view}_docs(id, feed, seq, value, raw) VALUES (?, ?, ?, ?, ?)",
+                    .text(id), .blob(feed.bytes), .integer(Int64(seq)), .blob(value.bytes), .integer(value.raw ? 1 : 0))
+        guard sql.changes > 0 else {
             sql.report((feed, seq), "its id \(id) is already used by another entry")
             return false
         }
-        try sql.run("INSERT INTO {view}_docs(id, feed, seq, value) VALUES (?, ?, ?, ?)",
-                    .text(id), .blob(feed.bytes), .integer(Int64(seq)), .blob(value))
         return true
     }
 
@@ -77,17 +75,16 @@ enum Documents {
     }
 
     /// The stored documents with these ids, decoded, in the order given (missing ones left out).
-    static func load<Value: Decodable & Sendable>(_ sql: ViewSQL, ids: [String], as type: Value.Type) throws
+    static func load<Value: Decodable & Sendable>(_ sql: ViewSQL, _ store: ViewStore, ids: [String], as type: Value.Type) throws
         -> [IndexedEntry<Value>]
     {
-        let decoder = JSONDecoder()
         var out: [IndexedEntry<Value>] = []
         out.reserveCapacity(ids.count)
         for id in ids {
-            try sql.query("SELECT feed, seq, value FROM {view}_docs WHERE id = ?", .text(id)) { row in
+            try sql.query("SELECT feed, seq, value, raw FROM {view}_docs WHERE id = ?", .text(id)) { row in
                 do {
-                    out.append(IndexedEntry(id: id, feed: try PublicKey(row.blob(0)), seq: UInt64(row.integer(1)),
-                                            value: try decoder.decode(Value.self, from: Data(row.blob(2)))))
+                    let value = try StoredValue(bytes: row.blob(2), raw: row.integer(3) != 0).decode(Value.self, store)
+                    out.append(IndexedEntry(id: id, feed: try PublicKey(row.blob(0)), seq: UInt64(row.integer(1)), value: value))
                 } catch {
                     throw KappaError(.encoding, "view \(sql.prefix): entry \(id) does not decode as \(Value.self)", cause: error)
                 }
@@ -97,15 +94,42 @@ enum Documents {
     }
 }
 
-/// Runs the record function of each entry and encodes its value, outside the commit; invalid ones carry why.
+/// How a view keeps an entry's value: the block as the feed holds it (decoded with the database's encoding), or
+/// JSON for an entry that came without its block.
+struct StoredValue: Sendable {
+    var bytes: [UInt8]
+    var raw: Bool
+
+    /// The entry's block, or its value as JSON when it has none.
+    init<Value: Encodable>(_ entry: KappaEntry<Value>, encoder: JSONEncoder) throws {
+        if entry.block.isEmpty {
+            bytes = [UInt8](try encoder.encode(entry.value))
+            raw = false
+        } else {
+            bytes = entry.block
+            raw = true
+        }
+    }
+
+    init(bytes: [UInt8], raw: Bool) {
+        self.bytes = bytes
+        self.raw = raw
+    }
+
+    func decode<Value: Decodable>(_ type: Value.Type, _ store: ViewStore) throws -> Value {
+        raw ? try store.decodeBlock(bytes, as: Value.self) : try JSONDecoder().decode(Value.self, from: Data(bytes))
+    }
+}
+
+/// Runs the record function of each entry and takes its stored value, outside the commit; invalid ones carry why.
 func prepareRecords<Value: Encodable & Sendable, Record: Sendable>(
     _ entries: [KappaEntry<Value>], _ record: (KappaEntry<Value>) throws -> Record?
-) -> [(feed: PublicKey, seq: UInt64, outcome: Result<(record: Record, value: [UInt8]), InvalidRecord>)] {
+) -> [(feed: PublicKey, seq: UInt64, outcome: Result<(record: Record, value: StoredValue), InvalidRecord>)] {
     let encoder = JSONEncoder()
     return entries.compactMap { entry in
         do {
             guard let made = try record(entry) else { return nil }
-            return (entry.feed, entry.seq, .success((made, [UInt8](try encoder.encode(entry.value)))))
+            return (entry.feed, entry.seq, .success((made, try StoredValue(entry, encoder: encoder))))
         } catch let invalid as InvalidRecord {
             return (entry.feed, entry.seq, .failure(invalid))
         } catch {
