@@ -170,7 +170,7 @@ final class SQLiteDatabase: Sendable {
     /// Idle read-only connections (file databases only): queries run on them, beside the writer (WAL).
     private let readers = Mutex<(idle: [SQLiteConnection], closed: Bool)>(([], false))
     /// Idle readers kept; more are opened while queries overlap and closed after.
-    private static let maxIdleReaders = 4
+    private static let maxIdleReaders = 2
 
     /// Opens `path` in WAL mode, or an in-memory database for `nil`.
     init(path: String?) throws {
@@ -190,13 +190,29 @@ final class SQLiteDatabase: Sendable {
             guard !r.closed else { throw KappaError(.closed, "the view store is closed") }
             return r.idle.popLast()
         }
-        let reader = try taken ?? SQLiteConnection(path: path, readOnly: true)
-        defer {
-            readers.withLock { r in
-                if !r.closed, r.idle.count < Self.maxIdleReaders { r.idle.append(reader) }
-            }
+        if let taken { return try use(taken, body) }
+        // A new reader needs descriptors (the database, its WAL and shared memory): where the process is short of
+        // them it cannot open, or fails on first use; the query then runs on the writer's connection instead.
+        guard let fresh = try? SQLiteConnection(path: path, readOnly: true) else { return try withConnection(body) }
+        let result: R
+        do {
+            result = try body(fresh)
+        } catch {
+            return try withConnection(body)  // read-only work: running it again is safe
         }
+        giveBack(fresh)
+        return result
+    }
+
+    private func use<R>(_ reader: SQLiteConnection, _ body: (SQLiteConnection) throws -> R) throws -> R {
+        defer { giveBack(reader) }
         return try body(reader)
+    }
+
+    private func giveBack(_ reader: SQLiteConnection) {
+        readers.withLock { r in
+            if !r.closed, r.idle.count < Self.maxIdleReaders { r.idle.append(reader) }
+        }
     }
 
     /// Runs `body` with exclusive use of the connection.

@@ -5,7 +5,8 @@ import Synchronization
 /// A view's data in the core's store: a key/value namespace in SQLite, for queries outside ``KappaView/map(_:_:)``.
 ///
 /// Create one in your view (`let store = ViewStore()`); the core attaches it when the view is registered.
-/// Values are JSON-encoded `Codable` values or raw bytes. Reads see committed batches only.
+/// Values are JSON-encoded `Codable` values or raw bytes. Reads see committed batches only; on a file database
+/// they run on read-only connections (SQLite's WAL), concurrently with indexing and with each other.
 public final class ViewStore: Sendable {
     private let binding = Mutex<(database: SQLiteDatabase, view: String)?>(nil)
     private let decoder = Mutex<(@Sendable ([UInt8]) throws -> any Sendable)?>(nil)
@@ -52,7 +53,7 @@ public final class ViewStore: Sendable {
     /// The raw bytes stored under `key`, or `nil`.
     public func bytes(_ key: String) throws -> [UInt8]? {
         let (database, view) = try bound()
-        return try database.withConnection { try ViewData.get($0, view: view, key: key) }
+        return try database.withReader { try ViewData.get($0, view: view, key: key) }
     }
 
     /// The value stored under `key`, decoded from JSON, or `nil`.
@@ -70,7 +71,7 @@ public final class ViewStore: Sendable {
     /// All keys starting with `prefix`, in byte order, with their raw values.
     public func scan(prefix: String = "") throws -> [(key: String, value: [UInt8])] {
         let (database, view) = try bound()
-        return try database.withConnection { try ViewData.scan($0, view: view, prefix: prefix) }
+        return try database.withReader { try ViewData.scan($0, view: view, prefix: prefix) }
     }
 }
 
@@ -90,10 +91,11 @@ public final class ViewTransaction {
         self.database = database
     }
 
-    /// The raw bytes under `key`, including this batch's writes.
+    /// The raw bytes under `key`, including this batch's writes. Committed data is read on a read-only
+    /// connection (file databases), so a view reading while another view commits does not wait for that commit.
     public func bytes(_ key: String) throws -> [UInt8]? {
         if let pending = writes[key] { return pending }
-        return try database.withConnection { try ViewData.get($0, view: view, key: key) }
+        return try database.withReader { try ViewData.get($0, view: view, key: key) }
     }
 
     /// The value under `key`, decoded from JSON, including this batch's writes.
