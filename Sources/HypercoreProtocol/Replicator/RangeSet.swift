@@ -44,23 +44,19 @@ struct RangeSet: Sendable, Equatable {
         ranges.replaceSubrange(start..<end, with: [lower..<upper])
     }
 
-    /// Removes `range`.
+    /// Removes `range`: only the ranges it touches are rewritten (found by binary search), the rest moves once.
     mutating func remove(_ range: Range<UInt64>) {
         guard !range.isEmpty else { return }
-        // Nothing to remove (a cheap check: a peer may send many drops of ranges it never announced).
-        let first = firstIndex(endingAtOrAfter: range.lowerBound + 1)
-        guard first < ranges.count, ranges[first].lowerBound < range.upperBound else { return }
-        var result: [Range<UInt64>] = []
-        result.reserveCapacity(ranges.count + 1)
-        for r in ranges {
-            if r.upperBound <= range.lowerBound || r.lowerBound >= range.upperBound {
-                result.append(r)
-                continue
-            }
-            if r.lowerBound < range.lowerBound { result.append(r.lowerBound..<range.lowerBound) }
-            if r.upperBound > range.upperBound { result.append(range.upperBound..<r.upperBound) }
-        }
-        ranges = result
+        // First range that ends after `range` starts; nothing to do unless it starts before `range` ends (a cheap
+        // check: a peer may send many drops of ranges it never announced).
+        let start = firstIndex(endingAtOrAfter: range.lowerBound + 1)
+        guard start < ranges.count, ranges[start].lowerBound < range.upperBound else { return }
+        var end = start
+        while end < ranges.count, ranges[end].lowerBound < range.upperBound { end += 1 }
+        var kept: [Range<UInt64>] = []
+        if ranges[start].lowerBound < range.lowerBound { kept.append(ranges[start].lowerBound..<range.lowerBound) }
+        if ranges[end - 1].upperBound > range.upperBound { kept.append(range.upperBound..<ranges[end - 1].upperBound) }
+        ranges.replaceSubrange(start..<end, with: kept)
     }
 
     /// The parts of `range` that are in the set, in order.
