@@ -31,7 +31,7 @@ public struct ValueEncoding<Value>: Sendable {
 
 extension ValueEncoding where Value: Sendable {
     /// Below this many blocks a batch is decoded on the caller's thread alone.
-    static var splitThreshold: Int { 64 }
+    static var splitThreshold: Int { 256 }
 
     /// Decodes every block, the second half of a large batch in a child task, so a batch's decoding (most of
     /// an indexer's work for JSON) uses a second core when one is free.

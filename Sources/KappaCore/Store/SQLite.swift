@@ -223,9 +223,12 @@ final class SQLiteDatabase: Sendable {
         }
     }
 
-    /// Runs `body` with exclusive use of the connection on the database's queue, off the cooperative pool.
+    /// Runs `body` with exclusive use of the connection on the database's queue, off the cooperative pool. An
+    /// in-memory database never waits for a disk, so its commits run inline (a queue hop per batch cost more
+    /// than the commit).
     func write<R: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> R) async throws -> R {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
+        if path == nil { return try withConnection(body) }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
             queue.async {
                 continuation.resume(with: Result { try self.withConnection(body) })
             }
