@@ -8,12 +8,6 @@ struct DatabaseOptions: ParsableArguments {
     @Argument(help: "The database directory.")
     var directory: String
 
-    /// Opens the database, which must exist (`kappa init` creates one).
-    func open(durability: Durability = .durable) async throws -> Kappa<[UInt8]> {
-        try Self.requireDatabase(at: directory)
-        return try await Kappa<[UInt8]>(path: directory, encoding: .binary, options: KappaOptions(durability: durability))
-    }
-
     /// Opens the database for `body` and closes it however `body` ends.
     func with<R: Sendable>(
         durability: Durability = .durable, isolation: isolated (any Actor)? = #isolation,
@@ -28,15 +22,7 @@ struct DatabaseOptions: ParsableArguments {
         _ body: (Kappa<Value>) async throws -> R
     ) async throws -> R {
         try Self.requireDatabase(at: directory)
-        let core = try await Kappa<Value>(path: directory, encoding: encoding, options: KappaOptions(durability: durability))
-        do {
-            let result = try await body(core)
-            try await core.close()
-            return result
-        } catch {
-            try? await core.close()
-            throw error
-        }
+        return try await Kappa<Value>.withCore(at: directory, encoding: encoding, options: KappaOptions(durability: durability), body)
     }
 
     /// True when `path` holds a database (its store).

@@ -53,6 +53,7 @@ public struct BackrefsView<Value: Codable & Sendable>: KappaView {
         self.record = record
     }
 
+    /// Creates the view's tables (the core calls this when the view is attached).
     public func prepare(_ sql: ViewSQL) throws {
         try Documents.create(sql)
         try sql.execute("""
@@ -61,28 +62,23 @@ public struct BackrefsView<Value: Codable & Sendable>: KappaView {
             """)
     }
 
+    /// Indexes a batch: runs the record function on each entry now, and the SQL inside the batch's commit.
     public func map(_ entries: [KappaEntry<Value>], _ transaction: ViewTransaction) throws {
         let records = prepareRecords(entries, record)
         guard !records.isEmpty else { return }
         let changeFeed = self.changeFeed
         transaction.sql { sql in
-            for (feed, seq, outcome) in records {
-                do {
-                    let (record, value) = try outcome.get()
-                    guard !record.refs.contains(where: \.isEmpty) else { throw InvalidRecord(reason: "it refers to an empty id") }
-                    let id = try Documents.check(id: record.id, links: record.links, feed: feed, seq: seq)
-                    guard try Documents.insert(sql, id: id, feed: feed, seq: seq, value: value) else { continue }
-                    var touched = record.refs
-                    for link in try Documents.link(sql, record.links) {
-                        try sql.query("SELECT ref FROM {view}_refs WHERE id = ?", .text(link)) { touched.append($0.text(0)) }
-                    }
-                    for ref in Set(record.refs) {
-                        try sql.run("INSERT OR IGNORE INTO {view}_refs(ref, id) VALUES (?, ?)", .text(ref), .text(id))
-                    }
-                    changeFeed.touch(touched)
-                } catch let invalid as InvalidRecord {
-                    sql.report((feed, seq), invalid.reason)
+            try Documents.index(records, sql, id: \.id, links: \.links, validate: { record in
+                guard !record.refs.contains(where: \.isEmpty) else { throw InvalidRecord(reason: "it refers to an empty id") }
+            }) { record, id, _, _, _ in
+                var touched = record.refs
+                for link in try Documents.link(sql, record.links) {
+                    try sql.query("SELECT ref FROM {view}_refs WHERE id = ?", .text(link)) { touched.append($0.text(0)) }
                 }
+                for ref in Set(record.refs) {
+                    try sql.run("INSERT OR IGNORE INTO {view}_refs(ref, id) VALUES (?, ?)", .text(ref), .text(id))
+                }
+                changeFeed.touch(touched)
             }
         }
     }

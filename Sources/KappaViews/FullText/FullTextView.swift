@@ -63,35 +63,30 @@ public struct FullTextView<Value: Codable & Sendable>: KappaView {
         self.record = record
     }
 
+    /// Creates the view's tables (the core calls this when the view is attached).
     public func prepare(_ sql: ViewSQL) throws {
         try Documents.create(sql)
         try sql.execute("CREATE VIRTUAL TABLE IF NOT EXISTS {view}_fts USING fts5(body)")
     }
 
+    /// Indexes a batch: runs the record function on each entry now, and the SQL inside the batch's commit.
     public func map(_ entries: [KappaEntry<Value>], _ transaction: ViewTransaction) throws {
         let records = prepareRecords(entries, record)
         guard !records.isEmpty else { return }
         let changeFeed = self.changeFeed
         transaction.sql { sql in
-            for (feed, seq, outcome) in records {
-                do {
-                    let (record, value) = try outcome.get()
-                    let id = try Documents.check(id: record.id, links: record.links, feed: feed, seq: seq)
-                    guard try Documents.insert(sql, id: id, feed: feed, seq: seq, value: value) else { continue }
-                    var removed: [String] = []
-                    for link in try Documents.link(sql, record.links) {
-                        try sql.run("DELETE FROM {view}_fts WHERE rowid = (SELECT rowid FROM {view}_docs WHERE id = ?)", .text(link))
-                        removed.append("-" + link)
-                    }
-                    if try !Documents.isLinked(sql, id) {
-                        try sql.run("INSERT INTO {view}_fts(rowid, body) SELECT rowid, ? FROM {view}_docs WHERE id = ?",
-                                    .text(record.text), .text(id))
-                        removed.append("+" + id)
-                    }
-                    changeFeed.touch(removed)
-                } catch let invalid as InvalidRecord {
-                    sql.report((feed, seq), invalid.reason)
+            try Documents.index(records, sql, id: \.id, links: \.links) { record, id, _, _, _ in
+                var touched: [String] = []  // "+id" entered the index, "-id" left it
+                for link in try Documents.link(sql, record.links) {
+                    try sql.run("DELETE FROM {view}_fts WHERE rowid = (SELECT rowid FROM {view}_docs WHERE id = ?)", .text(link))
+                    touched.append("-" + link)
                 }
+                if try !Documents.isLinked(sql, id) {
+                    try sql.run("INSERT INTO {view}_fts(rowid, body) SELECT rowid, ? FROM {view}_docs WHERE id = ?",
+                                .text(record.text), .text(id))
+                    touched.append("+" + id)
+                }
+                changeFeed.touch(touched)
             }
         }
     }

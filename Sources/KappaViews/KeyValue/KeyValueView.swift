@@ -79,11 +79,12 @@ public struct KeyValueView<Value: Codable & Sendable>: KappaView {
 
     /// The default id of an entry: `"<feed key hex>@<seq>"`.
     public static func id(feed: PublicKey, seq: UInt64) -> String {
-        "\(feed.hex)@\(seq)"
+        defaultEntryID(feed: feed, seq: seq)
     }
 
     // MARK: Indexing
 
+    /// Creates the view's tables (the core calls this when the view is attached).
     public func prepare(_ sql: ViewSQL) throws {
         try sql.execute("""
             CREATE TABLE IF NOT EXISTS {view}_docs(
@@ -95,43 +96,16 @@ public struct KeyValueView<Value: Codable & Sendable>: KappaView {
             """)
     }
 
-    /// One entry ready for SQL, or why it is skipped.
-    private struct Doc: Sendable {
-        var feed: PublicKey
-        var seq: UInt64
-        var outcome: Result<(id: String, key: String, links: [String], value: StoredValue), Problem>
-    }
-
-    private struct Problem: Error, Sendable {
-        var reason: String
-    }
-
+    /// Indexes a batch: runs the record function on each entry now, and the SQL inside the batch's commit.
     public func map(_ entries: [KappaEntry<Value>], _ transaction: ViewTransaction) throws {
-        let encoder = JSONEncoder()
-        let docs = entries.compactMap { entry -> Doc? in
-            do {
-                guard let record = try record(entry) else { return nil }
-                let id = record.id ?? Self.id(feed: entry.feed, seq: entry.seq)
-                guard !record.key.isEmpty else { throw Problem(reason: "its key is empty") }
-                guard !id.isEmpty else { throw Problem(reason: "its id is empty") }
-                guard !record.links.contains(where: \.isEmpty) else { throw Problem(reason: "it links to an empty id") }
-                let value = try StoredValue(entry, encoder: encoder)
-                return Doc(feed: entry.feed, seq: entry.seq, outcome: .success((id, record.key, record.links, value)))
-            } catch let problem as Problem {
-                return Doc(feed: entry.feed, seq: entry.seq, outcome: .failure(problem))
-            } catch {
-                return Doc(feed: entry.feed, seq: entry.seq, outcome: .failure(Problem(reason: "its record: \(error)")))
-            }
-        }
-        guard !docs.isEmpty else { return }
+        let records = prepareRecords(entries, record)
+        guard !records.isEmpty else { return }
         transaction.sql { sql in
-            for doc in docs {
-                switch doc.outcome {
-                case .failure(let problem):
-                    sql.report((doc.feed, doc.seq), problem.reason)
-                case .success(let (id, key, links, value)):
-                    try insert(sql, id: id, key: key, links: links, feed: doc.feed, seq: doc.seq, value: value)
-                }
+            // The documents live in this view's own table (with their key), so it stores them itself.
+            try Documents.index(records, sql, id: \.id, links: \.links, storesDocument: false, validate: { record in
+                guard !record.key.isEmpty else { throw InvalidRecord(reason: "its key is empty") }
+            }) { record, id, feed, seq, value in
+                try insert(sql, id: id, key: record.key, links: record.links, feed: feed, seq: seq, value: value)
             }
         }
     }

@@ -17,6 +17,7 @@ public import KappaCore
 public struct SpatialView<Value: Codable & Sendable>: KappaView {
     /// An axis-aligned box; a point is a box of size zero.
     public struct Box: Sendable, Equatable {
+        /// The smallest and largest x and y.
         public var minX: Double, minY: Double, maxX: Double, maxY: Double
 
         /// A box.
@@ -86,6 +87,7 @@ public struct SpatialView<Value: Codable & Sendable>: KappaView {
         self.record = record
     }
 
+    /// Creates the view's tables (the core calls this when the view is attached).
     public func prepare(_ sql: ViewSQL) throws {
         try Documents.create(sql)
         // The R*Tree holds 32-bit bounds rounded outwards; the exact box is kept beside it for the final test.
@@ -96,40 +98,36 @@ public struct SpatialView<Value: Codable & Sendable>: KappaView {
             """)
     }
 
+    /// Indexes a batch: runs the record function on each entry now, and the SQL inside the batch's commit.
     public func map(_ entries: [KappaEntry<Value>], _ transaction: ViewTransaction) throws {
         let records = prepareRecords(entries, record)
         guard !records.isEmpty else { return }
         let changeFeed = self.changeFeed
         transaction.sql { sql in
-            for (feed, seq, outcome) in records {
-                do {
-                    let (record, value) = try outcome.get()
-                    let box = record.box
-                    guard box.isValid else {
-                        throw InvalidRecord(reason: "its box (\(box.minX), \(box.minY), \(box.maxX), \(box.maxY)) is not finite or not ordered")
-                    }
-                    let id = try Documents.check(id: record.id, links: record.links, feed: feed, seq: seq)
-                    guard try Documents.insert(sql, id: id, feed: feed, seq: seq, value: value) else { continue }
-                    var touched: [String] = []
-                    for link in try Documents.link(sql, record.links) {
-                        try sql.run("DELETE FROM {view}_rtree WHERE id = (SELECT rowid FROM {view}_docs WHERE id = ?)", .text(link))
-                        touched.append("-" + link)
-                    }
-                    if try !Documents.isLinked(sql, id) {
-                        touched.append("+" + id)
-                        try sql.run("""
-                            INSERT INTO {view}_rtree(id, minX, maxX, minY, maxY)
-                            SELECT rowid, ?, ?, ?, ? FROM {view}_docs WHERE id = ?
-                            """, .real(box.minX), .real(box.maxX), .real(box.minY), .real(box.maxY), .text(id))
-                    }
-                    try sql.run("""
-                        INSERT OR REPLACE INTO {view}_boxes(docid, minX, minY, maxX, maxY)
-                        SELECT rowid, ?, ?, ?, ? FROM {view}_docs WHERE id = ?
-                        """, .real(box.minX), .real(box.minY), .real(box.maxX), .real(box.maxY), .text(id))
-                    changeFeed.touch(touched)
-                } catch let invalid as InvalidRecord {
-                    sql.report((feed, seq), invalid.reason)
+            try Documents.index(records, sql, id: \.id, links: \.links, validate: { record in
+                let box = record.box
+                guard box.isValid else {
+                    throw InvalidRecord(reason: "its box (\(box.minX), \(box.minY), \(box.maxX), \(box.maxY)) is not finite or not ordered")
                 }
+            }) { record, id, _, _, _ in
+                let box = record.box
+                var touched: [String] = []  // "+id" entered the index, "-id" left it
+                for link in try Documents.link(sql, record.links) {
+                    try sql.run("DELETE FROM {view}_rtree WHERE id = (SELECT rowid FROM {view}_docs WHERE id = ?)", .text(link))
+                    touched.append("-" + link)
+                }
+                if try !Documents.isLinked(sql, id) {
+                    touched.append("+" + id)
+                    try sql.run("""
+                        INSERT INTO {view}_rtree(id, minX, maxX, minY, maxY)
+                        SELECT rowid, ?, ?, ?, ? FROM {view}_docs WHERE id = ?
+                        """, .real(box.minX), .real(box.maxX), .real(box.minY), .real(box.maxY), .text(id))
+                }
+                try sql.run("""
+                    INSERT OR REPLACE INTO {view}_boxes(docid, minX, minY, maxX, maxY)
+                    SELECT rowid, ?, ?, ?, ? FROM {view}_docs WHERE id = ?
+                    """, .real(box.minX), .real(box.minY), .real(box.maxX), .real(box.maxY), .text(id))
+                changeFeed.touch(touched)
             }
         }
     }

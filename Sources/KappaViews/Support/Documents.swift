@@ -68,6 +68,28 @@ enum Documents {
         return fresh
     }
 
+    /// Indexes prepared records inside the commit, in order. A valid record is checked (`validate`, then its id and
+    /// links), its document stored in `{view}_docs` unless `storesDocument` is false (a taken id is reported), and
+    /// `body` indexes what it means to the view. A record that is invalid anywhere before `body` is reported and
+    /// skipped.
+    static func index<Record>(
+        _ records: [PreparedRecord<Record>], _ sql: ViewSQL, id: (Record) -> String?, links: (Record) -> [String],
+        storesDocument: Bool = true, validate: (Record) throws -> Void = { _ in },
+        _ body: (_ record: Record, _ id: String, _ feed: PublicKey, _ seq: UInt64, _ value: StoredValue) throws -> Void
+    ) throws {
+        for (feed, seq, outcome) in records {
+            do {
+                let (record, value) = try outcome.get()
+                try validate(record)
+                let id = try check(id: id(record), links: links(record), feed: feed, seq: seq)
+                if storesDocument { guard try insert(sql, id: id, feed: feed, seq: seq, value: value) else { continue } }
+                try body(record, id, feed, seq, value)
+            } catch let invalid as InvalidRecord {
+                sql.report((feed, seq), invalid.reason)
+            }
+        }
+    }
+
     static func isLinked(_ sql: ViewSQL, _ id: String) throws -> Bool {
         var linked = false
         try sql.query("SELECT 1 FROM {view}_linked WHERE id = ?", .text(id)) { _ in linked = true }
@@ -121,10 +143,13 @@ struct StoredValue: Sendable {
     }
 }
 
+/// An entry's record and stored value, or why it is skipped.
+typealias PreparedRecord<Record> = (feed: PublicKey, seq: UInt64, outcome: Result<(record: Record, value: StoredValue), InvalidRecord>)
+
 /// Runs the record function of each entry and takes its stored value, outside the commit; invalid ones carry why.
 func prepareRecords<Value: Encodable & Sendable, Record: Sendable>(
     _ entries: [KappaEntry<Value>], _ record: (KappaEntry<Value>) throws -> Record?
-) -> [(feed: PublicKey, seq: UInt64, outcome: Result<(record: Record, value: StoredValue), InvalidRecord>)] {
+) -> [PreparedRecord<Record>] {
     let encoder = JSONEncoder()
     return entries.compactMap { entry in
         do {
