@@ -26,7 +26,12 @@ final class SQLiteConnection: @unchecked Sendable {
     private let db: OpaquePointer
     private var statements: [String: OpaquePointer] = [:]
 
+    /// Process-wide SQLite settings, applied once before the first connection: memory statistics off (they take a
+    /// global mutex on every allocation; the store never reads them).
+    private static let configured: Void = { _ = kappa_sqlite_disable_memstatus() }()
+
     init(path: String, readOnly: Bool = false) throws {
+        Self.configured
         var handle: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &handle, flags, nil)
@@ -54,7 +59,8 @@ final class SQLiteConnection: @unchecked Sendable {
         guard rc == SQLITE_OK else { throw error(sql, rc) }
     }
 
-    private func prepared(_ sql: String) throws -> OpaquePointer {
+    /// The prepared statement of `sql`, prepared once and cached for the connection's life.
+    func prepared(_ sql: String) throws -> OpaquePointer {
         if let statement = statements[sql] { return statement }
         var statement: OpaquePointer?
         let rc = sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
@@ -64,13 +70,24 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     private func bind(_ statement: OpaquePointer, _ arguments: [SQLValue]) throws {
+        // Every call binds all parameters; only a call that binds fewer must clear what an earlier one left.
+        if arguments.count != Int(sqlite3_bind_parameter_count(statement)) { sqlite3_clear_bindings(statement) }
         for (i, argument) in arguments.enumerated() {
             let index = Int32(i + 1)
             let rc: Int32
             switch argument {
             case .integer(let v): rc = sqlite3_bind_int64(statement, index, v)
             case .real(let v): rc = sqlite3_bind_double(statement, index, v)
-            case .text(let v): rc = sqlite3_bind_text(statement, index, v, -1, kappa_sqlite_transient())
+            case .text(var v):
+                rc = v.withUTF8 { b in
+                    // An empty buffer may have no address, which SQLite would bind as NULL: bind "" then.
+                    guard let base = b.baseAddress, b.count > 0 else {
+                        return sqlite3_bind_text(statement, index, "", 0, kappa_sqlite_transient())
+                    }
+                    return UnsafeRawPointer(base).withMemoryRebound(to: CChar.self, capacity: b.count) { p in
+                        sqlite3_bind_text(statement, index, p, Int32(b.count), kappa_sqlite_transient())
+                    }
+                }
             case .null: rc = sqlite3_bind_null(statement, index)
             case .blob(let v):
                 rc = v.withUnsafeBytes { b in
@@ -82,7 +99,6 @@ final class SQLiteConnection: @unchecked Sendable {
         }
     }
 
-    /// Rows changed by the last INSERT, UPDATE or DELETE.
     func changes() -> Int { Int(sqlite3_changes(db)) }
 
     /// Runs a statement that returns no rows.
@@ -92,21 +108,22 @@ final class SQLiteConnection: @unchecked Sendable {
 
     /// Runs a statement and calls `row` for each result row.
     func query(_ sql: String, _ arguments: [SQLValue] = [], row: (SQLRow) throws -> Void) throws {
-        let statement = try prepared(sql)
-        defer {
-            sqlite3_reset(statement)
-            sqlite3_clear_bindings(statement)
-        }
+        try query(prepared(sql), sql, arguments, row: row)
+    }
+
+    /// Runs a statement from ``prepared(_:)`` (`sql` is its text, for errors).
+    func query(_ statement: OpaquePointer, _ sql: @autoclosure () -> String, _ arguments: [SQLValue],
+               row: (SQLRow) throws -> Void) throws {
+        defer { sqlite3_reset(statement) }
         try bind(statement, arguments)
         while true {
             let rc = sqlite3_step(statement)
             if rc == SQLITE_DONE { return }
-            guard rc == SQLITE_ROW else { throw error(sql, rc) }
+            guard rc == SQLITE_ROW else { throw error(sql(), rc) }
             try row(SQLRow(statement: statement))
         }
     }
 
-    /// Runs `body` in a transaction (`BEGIN IMMEDIATE` … `COMMIT`), rolling back when it throws.
     func transaction<R>(_ body: () throws -> R) throws -> R {
         try execute("BEGIN IMMEDIATE")
         do {

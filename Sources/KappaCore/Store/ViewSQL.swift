@@ -17,9 +17,12 @@ public final class ViewSQL {
     /// True in ``ViewStore/read(_:)``: writes throw.
     public let isReadOnly: Bool
     private var texts: [UnsafeRawPointer: String] = [:]
+    /// Prepared statements by their text's address (the connection caches them too; this skips hashing the text).
+    private var statements: [UnsafeRawPointer: OpaquePointer] = [:]
     /// Problems the view reported (``report(_:)``), delivered on `Kappa.errors` after the commit.
     private(set) var reports: [KappaError] = []
-    let view: String
+    /// The view's name.
+    public let view: String
 
     init(_ connection: SQLiteConnection, view: String, readOnly: Bool = false) {
         self.connection = connection
@@ -61,7 +64,15 @@ public final class ViewSQL {
     /// Runs one statement with `values` bound to its `?` parameters, in order.
     public func run(_ sql: StaticString, _ values: [SQLValue]) throws {
         if isReadOnly, !sql.description.uppercased().hasPrefix("SELECT") { try checkWritable(sql) }
-        try connection.run(text(sql), values)
+        try connection.query(statement(sql), text(sql), values) { _ in }
+    }
+
+    private func statement(_ sql: StaticString) throws -> OpaquePointer {
+        let key = UnsafeRawPointer(sql.utf8Start)
+        if let cached = statements[key] { return cached }
+        let statement = try connection.prepared(text(sql))
+        statements[key] = statement
+        return statement
     }
 
     /// Rows changed by the last INSERT, UPDATE or DELETE (0 for an `INSERT OR IGNORE` that ignored its row).
@@ -74,7 +85,7 @@ public final class ViewSQL {
 
     /// Runs a query and calls `row` for each result row.
     public func query(_ sql: StaticString, _ values: [SQLValue], row: (ViewSQLRow) throws -> Void) throws {
-        try connection.query(text(sql), values) { try row(ViewSQLRow(row: $0)) }
+        try connection.query(statement(sql), text(sql), values) { try row(ViewSQLRow(row: $0)) }
     }
 
     /// Reports an entry the view cannot index (it is skipped): delivered on `Kappa.errors` as

@@ -85,14 +85,25 @@ public struct KeyValueView<Value: Codable & Sendable>: KappaView {
     // MARK: Indexing
 
     /// Creates the view's tables (the core calls this when the view is attached).
+    ///
+    /// One row per entry in `{view}_entries`, with a `head` flag; the heads of a key are found through a partial
+    /// index over the rows whose flag is set, so indexing an entry writes one row (and, for each link, clears one
+    /// flag), not a separate heads table.
     public func prepare(_ sql: ViewSQL) throws {
+        var legacy = false
+        try sql.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", .text(sql.prefix + "_heads")) { _ in legacy = true }
+        guard !legacy else {
+            throw KappaError(.viewFailed, """
+                view \(sql.view): its tables are from an earlier layout of KeyValueView; attach it with a higher \
+                version to rebuild them
+                """)
+        }
         try sql.execute("""
-            CREATE TABLE IF NOT EXISTS {view}_docs(
-                id TEXT PRIMARY KEY, key TEXT NOT NULL, feed BLOB NOT NULL, seq INTEGER NOT NULL, value BLOB NOT NULL,
-                raw INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS {view}_entries(
+                n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, key TEXT NOT NULL, feed BLOB NOT NULL,
+                seq INTEGER NOT NULL, value BLOB NOT NULL, raw INTEGER NOT NULL, head INTEGER NOT NULL);
+            CREATE INDEX IF NOT EXISTS {view}_heads ON {view}_entries(key) WHERE head = 1;
             CREATE TABLE IF NOT EXISTS {view}_linked(id TEXT PRIMARY KEY) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS {view}_heads(key TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(key, id)) WITHOUT ROWID;
-            CREATE INDEX IF NOT EXISTS {view}_heads_id ON {view}_heads(id);
             """)
     }
 
@@ -113,25 +124,28 @@ public struct KeyValueView<Value: Codable & Sendable>: KappaView {
     private func insert(
         _ sql: ViewSQL, id: String, key: String, links: [String], feed: PublicKey, seq: UInt64, value: StoredValue
     ) throws {
-        try sql.run("INSERT OR IGNORE INTO {view}_docs(id, key, feed, seq, value, raw) VALUES (?, ?, ?, ?, ?, ?)",
-                    .text(id), .text(key), .blob(feed.bytes), .integer(Int64(seq)), .blob(value.bytes),
-                    .integer(value.raw ? 1 : 0))
+        // A head unless something linked to it already (earlier, in any key).
+        try sql.run("""
+            INSERT OR IGNORE INTO {view}_entries(id, key, feed, seq, value, raw, head)
+            VALUES (?, ?, ?, ?, ?, ?, NOT EXISTS (SELECT 1 FROM {view}_linked WHERE id = ?))
+            """, .text(id), .text(key), .blob(feed.bytes), .integer(Int64(seq)), .blob(value.bytes),
+                    .integer(value.raw ? 1 : 0), .text(id))
         guard sql.changes > 0 else {
             sql.report((feed, seq), "its id \(id) is already used by another entry")
             return
         }
-        var touched = [key]
-        for link in Set(links) {
+        changeFeed.touch(key)
+        guard !links.isEmpty else { return }
+        for link in links.count == 1 ? links : Array(Set(links)) {
             try sql.run("INSERT OR IGNORE INTO {view}_linked(id) VALUES (?)", .text(link))
-            try sql.query("SELECT key FROM {view}_heads WHERE id = ?", .text(link)) { touched.append($0.text(0)) }
-            try sql.run("DELETE FROM {view}_heads WHERE id = ?", .text(link))
+            guard sql.changes > 0 else { continue }  // linked before: not a head since then
+            var superseded: Int64?
+            try sql.query("SELECT n, key FROM {view}_entries WHERE id = ? AND head = 1", .text(link)) { row in
+                superseded = row.integer(0)
+                changeFeed.touch(row.text(1))
+            }
+            if let superseded { try sql.run("UPDATE {view}_entries SET head = 0 WHERE n = ?", .integer(superseded)) }
         }
-        // A head unless something linked to it already (earlier, in any key).
-        try sql.run("""
-            INSERT OR IGNORE INTO {view}_heads(key, id)
-            SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM {view}_linked WHERE id = ?)
-            """, .text(key), .text(id), .text(id))
-        changeFeed.touch(touched)
     }
 
     /// Publishes the keys the committed batch changed (the core calls this after the commit).
@@ -159,8 +173,8 @@ public struct KeyValueView<Value: Codable & Sendable>: KappaView {
         try store.read { sql in
             var rows: [(String, [UInt8], Int64, StoredValue)] = []
             try sql.query("""
-                SELECT d.id, d.feed, d.seq, d.value, d.raw FROM {view}_heads h JOIN {view}_docs d ON d.id = h.id
-                WHERE h.key = ? ORDER BY d.feed, d.seq
+                SELECT id, feed, seq, value, raw FROM {view}_entries INDEXED BY {view}_heads
+                WHERE key = ? AND head = 1 ORDER BY feed, seq
                 """, .text(key)) { row in
                 rows.append((row.text(0), row.blob(1), row.integer(2), StoredValue(bytes: row.blob(3), raw: row.integer(4) != 0)))
             }
@@ -178,7 +192,7 @@ public struct KeyValueView<Value: Codable & Sendable>: KappaView {
     public func keys() throws -> [String] {
         try store.read { sql in
             var keys: [String] = []
-            try sql.query("SELECT DISTINCT key FROM {view}_heads ORDER BY key") { keys.append($0.text(0)) }
+            try sql.query("SELECT DISTINCT key FROM {view}_entries WHERE head = 1 ORDER BY key") { keys.append($0.text(0)) }
             return keys
         }
     }

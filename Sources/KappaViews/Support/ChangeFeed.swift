@@ -44,6 +44,11 @@ final class ChangeFeed<Element: Sendable>: Sendable {
         state.withLock { $0.pending.append(contentsOf: keys) }
     }
 
+    /// Notes a key touched by the batch being committed.
+    func touch(_ key: String) {
+        state.withLock { $0.pending.append(key) }
+    }
+
     /// Takes the keys touched since the last call (each once, in first-touched order).
     func takeTouched() -> [String] {
         let keys = state.withLock { s in
