@@ -52,19 +52,19 @@ enum Kind: String, CaseIterable { case kv, backrefs, fulltext, spatial }
 func attach(_ kind: Kind, to core: Kappa<Message>) async throws -> any Sendable {
     switch kind {
     case .kv:
-        let view = KeyValueView<Message>(maxBatch: 500) { .init(key: $0.value.thread, links: $0.value.edits) }
+        let view = KeyValueView<Message> { .init(key: $0.value.thread, links: $0.value.edits) }
         try await core.use("kv", view)
         return view
     case .backrefs:
-        let view = BackrefsView<Message>(maxBatch: 500) { e in e.value.replyTo.map { .init(refs: [$0], links: e.value.edits) } }
+        let view = BackrefsView<Message> { e in e.value.replyTo.map { .init(refs: [$0], links: e.value.edits) } }
         try await core.use("backrefs", view)
         return view
     case .fulltext:
-        let view = FullTextView<Message>(maxBatch: 500) { .init(text: $0.value.body, links: $0.value.edits) }
+        let view = FullTextView<Message> { .init(text: $0.value.body, links: $0.value.edits) }
         try await core.use("fulltext", view)
         return view
     case .spatial:
-        let view = SpatialView<Message>(maxBatch: 500) { .init(point: ($0.value.x, $0.value.y), links: $0.value.edits) }
+        let view = SpatialView<Message> { .init(point: ($0.value.x, $0.value.y), links: $0.value.edits) }
         try await core.use("spatial", view)
         return view
     }

@@ -101,6 +101,9 @@ final class SQLiteConnection: @unchecked Sendable {
 
     func changes() -> Int { Int(sqlite3_changes(db)) }
 
+    /// The rowid of the last row inserted into a rowid table on this connection.
+    func lastInsertRowID() -> Int64 { sqlite3_last_insert_rowid(db) }
+
     /// Runs a statement that returns no rows.
     func run(_ sql: String, _ arguments: [SQLValue] = []) throws {
         try query(sql, arguments) { _ in }

@@ -78,6 +78,10 @@ public final class ViewSQL {
     /// Rows changed by the last INSERT, UPDATE or DELETE (0 for an `INSERT OR IGNORE` that ignored its row).
     public var changes: Int { connection.changes() }
 
+    /// The rowid of the row the last successful INSERT into a rowid table added (not changed by an ignored insert
+    /// or by inserts into `WITHOUT ROWID` tables).
+    public var lastInsertRowID: Int64 { connection.lastInsertRowID() }
+
     /// Runs a query and calls `row` for each result row.
     public func query(_ sql: StaticString, _ values: SQLValue..., row: (ViewSQLRow) throws -> Void) throws {
         try query(sql, values, row: row)

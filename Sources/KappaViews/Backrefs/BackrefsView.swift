@@ -42,13 +42,14 @@ public struct BackrefsView<Value: Codable & Sendable>: KappaView {
 
     /// The view's data in the core's store.
     public let store = ViewStore()
-    /// The largest batch indexed at once.
+    /// The largest batch indexed in one commit (1,000 by default: a commit costs about the same whatever its size, so
+    /// larger batches index faster; a batch holds only what is there to index, so a large bound adds no wait).
     public let maxBatch: Int
     private let record: @Sendable (KappaEntry<Value>) throws -> Record?
     private let changeFeed = ChangeFeed<Change>()
 
     /// A view whose `record` function says what each entry refers to (`nil`: nothing).
-    public init(maxBatch: Int = 100, _ record: @escaping @Sendable (KappaEntry<Value>) throws -> Record?) {
+    public init(maxBatch: Int = 1_000, _ record: @escaping @Sendable (KappaEntry<Value>) throws -> Record?) {
         self.maxBatch = maxBatch
         self.record = record
     }
@@ -70,7 +71,7 @@ public struct BackrefsView<Value: Codable & Sendable>: KappaView {
         transaction.sql { sql in
             try Documents.index(records, sql, id: \.id, links: \.links, validate: { record in
                 guard !record.refs.contains(where: \.isEmpty) else { throw InvalidRecord(reason: "it refers to an empty id") }
-            }) { record, id, _, _, _ in
+            }) { record, id, _, _, _, _ in
                 var touched = record.refs
                 for link in try Documents.link(sql, record.links) {
                     try sql.query("SELECT ref FROM {view}_refs WHERE id = ?", .text(link)) { touched.append($0.text(0)) }

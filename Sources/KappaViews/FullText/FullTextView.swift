@@ -52,13 +52,14 @@ public struct FullTextView<Value: Codable & Sendable>: KappaView {
 
     /// The view's data in the core's store.
     public let store = ViewStore()
-    /// The largest batch indexed at once.
+    /// The largest batch indexed in one commit (1,000 by default: a commit costs about the same whatever its size, so
+    /// larger batches index faster; a batch holds only what is there to index, so a large bound adds no wait).
     public let maxBatch: Int
     private let record: @Sendable (KappaEntry<Value>) throws -> Record?
     private let changeFeed = ChangeFeed<Change>()
 
     /// A view whose `record` function gives each entry's text (`nil`: not indexed).
-    public init(maxBatch: Int = 100, _ record: @escaping @Sendable (KappaEntry<Value>) throws -> Record?) {
+    public init(maxBatch: Int = 1_000, _ record: @escaping @Sendable (KappaEntry<Value>) throws -> Record?) {
         self.maxBatch = maxBatch
         self.record = record
     }
@@ -75,15 +76,16 @@ public struct FullTextView<Value: Codable & Sendable>: KappaView {
         guard !records.isEmpty else { return }
         let changeFeed = self.changeFeed
         transaction.sql { sql in
-            try Documents.index(records, sql, id: \.id, links: \.links) { record, id, _, _, _ in
+            try Documents.index(records, sql, id: \.id, links: \.links) { record, id, _, _, _, rowid in
                 var touched: [String] = []  // "+id" entered the index, "-id" left it
                 for link in try Documents.link(sql, record.links) {
                     try sql.run("DELETE FROM {view}_fts WHERE rowid = (SELECT rowid FROM {view}_docs WHERE id = ?)", .text(link))
                     touched.append("-" + link)
                 }
                 if try !Documents.isLinked(sql, id) {
-                    try sql.run("INSERT INTO {view}_fts(rowid, body) SELECT rowid, ? FROM {view}_docs WHERE id = ?",
-                                .text(record.text), .text(id))
+                    // One row with VALUES, not INSERT … SELECT: a statement that may write several rows opens a
+                    // savepoint, and FTS5 writes its pending terms to disk at every savepoint (a segment per row).
+                    try sql.run("INSERT INTO {view}_fts(rowid, body) VALUES (?, ?)", .integer(rowid), .text(record.text))
                     touched.append("+" + id)
                 }
                 changeFeed.touch(touched)

@@ -44,46 +44,49 @@ enum Documents {
         return id
     }
 
-    /// Stores the document; false (and reported) when its id is taken.
-    static func insert(_ sql: ViewSQL, id: String, feed: PublicKey, seq: UInt64, value: StoredValue) throws -> Bool {
+    /// Stores the document; its rowid, or nil (and reported) when its id is taken.
+    static func insert(_ sql: ViewSQL, id: String, feed: PublicKey, seq: UInt64, value: StoredValue) throws -> Int64? {
         try sql.run("INSERT OR IGNORE INTO {view}_docs(id, feed, seq, value, raw) VALUES (?, ?, ?, ?, ?)",
                     .text(id), .blob(feed.bytes), .integer(Int64(seq)), .blob(value.bytes), .integer(value.raw ? 1 : 0))
         guard sql.changes > 0 else {
             sql.report((feed, seq), "its id \(id) is already used by another entry")
-            return false
+            return nil
         }
-        return true
+        return sql.lastInsertRowID
     }
 
     /// Records that `links` are superseded; returns those not recorded before.
     static func link(_ sql: ViewSQL, _ links: [String]) throws -> [String] {
         var fresh: [String] = []
-        for link in Set(links) {
-            var known = false
-            try sql.query("SELECT 1 FROM {view}_linked WHERE id = ?", .text(link)) { _ in known = true }
-            guard !known else { continue }
-            try sql.run("INSERT INTO {view}_linked(id) VALUES (?)", .text(link))
-            fresh.append(link)
+        for link in links.count == 1 ? links : Array(Set(links)) {
+            try sql.run("INSERT OR IGNORE INTO {view}_linked(id) VALUES (?)", .text(link))
+            if sql.changes > 0 { fresh.append(link) }
         }
         return fresh
     }
 
     /// Indexes prepared records inside the commit, in order. A valid record is checked (`validate`, then its id and
     /// links), its document stored in `{view}_docs` unless `storesDocument` is false (a taken id is reported), and
-    /// `body` indexes what it means to the view. A record that is invalid anywhere before `body` is reported and
+    /// `body` indexes what it means to the view (`rowid` is the document's row in `{view}_docs`, 0 when the view
+    /// stores its documents itself). A record that is invalid anywhere before `body` is reported and
     /// skipped.
     static func index<Record>(
         _ records: [PreparedRecord<Record>], _ sql: ViewSQL, id: (Record) -> String?, links: (Record) -> [String],
         storesDocument: Bool = true, validate: (Record) throws -> Void = { _ in },
-        _ body: (_ record: Record, _ id: String, _ feed: PublicKey, _ seq: UInt64, _ value: StoredValue) throws -> Void
+        _ body: (_ record: Record, _ id: String, _ feed: PublicKey, _ seq: UInt64, _ value: StoredValue, _ rowid: Int64) throws
+            -> Void
     ) throws {
         for (feed, seq, outcome) in records {
             do {
                 let (record, value) = try outcome.get()
                 try validate(record)
                 let id = try check(id: id(record), links: links(record), feed: feed, seq: seq)
-                if storesDocument { guard try insert(sql, id: id, feed: feed, seq: seq, value: value) else { continue } }
-                try body(record, id, feed, seq, value)
+                var rowid: Int64 = 0
+                if storesDocument {
+                    guard let stored = try insert(sql, id: id, feed: feed, seq: seq, value: value) else { continue }
+                    rowid = stored
+                }
+                try body(record, id, feed, seq, value, rowid)
             } catch let invalid as InvalidRecord {
                 sql.report((feed, seq), invalid.reason)
             }
