@@ -104,6 +104,23 @@ import KappaTesting
         try await core.close()
     }
 
+    /// The indexer reads the next batch while it maps one; when mapping fails, `resume()` can run before that read
+    /// ahead has ended. The failed batch must still be indexed after the resume (it once restarted after it).
+    @Test func resumingRightAfterAFailureRetriesTheFailedBatch() async throws {
+        for round in 0..<200 {
+            let core = try await Kappa<Int>(storage: .memory)
+            let view = RecordingView()
+            view.failNext(1)
+            try await core.use("rec", view)
+            try await core.writer("w").append(contentsOf: [round, round + 1])
+            await #expect { try await core.ready("rec") } throws: { ($0 as? KappaError)?.code == .viewFailed }
+            try await core.resume("rec")
+            try await core.ready("rec")
+            #expect(view.values == [round, round + 1], "round \(round)")
+            try await core.close()
+        }
+    }
+
     @Test func undecodableBlocksAreReportedAndSkipped() async throws {
         let core = try await Kappa<Int>(storage: .memory)
         let sum = SumView()

@@ -27,7 +27,9 @@ struct MergedEntries: AsyncSequence, Sendable {
         Iterator(feeds: feeds, state: MergeState(positions: start, maxBatch: maxBatch), live: live)
     }
 
-    struct Iterator: AsyncIteratorProtocol {
+    /// A value (the feed set and the positions read so far): a copy continues from the same place, so a view's
+    /// indexer can hand it to a task that reads the next batch ahead.
+    struct Iterator: AsyncIteratorProtocol, Sendable {
         let feeds: FeedSet
         var state: MergeState
         let live: Bool
@@ -104,6 +106,3 @@ struct MergedEntries: AsyncSequence, Sendable {
         }
     }
 }
-
-@available(*, unavailable)
-extension MergedEntries.Iterator: Sendable {}

@@ -37,69 +37,101 @@ actor ViewIndexer<Value: Sendable> {
 
     // MARK: The loop
 
+    /// A batch read from the feeds and decoded, with the iterator positioned after it.
+    private struct ReadBatch: Sendable {
+        var iterator: MergedEntries.Iterator
+        /// `nil` when the sequence ended (closing or cancelled); empty when a feed was newly held back by damage.
+        var blocks: [FeedBlock]?
+        /// One result per block.
+        var decoded: [Result<Value, any Error>]
+    }
+
+    /// Reads the next batch after `iterator` and decodes it.
+    private static func read(_ iterator: MergedEntries.Iterator, _ encoding: ValueEncoding<Value>) async throws -> ReadBatch {
+        var iterator = iterator
+        let blocks = try await iterator.next()
+        guard let blocks, !blocks.isEmpty else { return ReadBatch(iterator: iterator, blocks: blocks, decoded: []) }
+        return ReadBatch(iterator: iterator, blocks: blocks, decoded: await encoding.decodeConcurrently(blocks.map(\.bytes)))
+    }
+
     /// Runs until ``stop()`` or until its task is cancelled.
+    ///
+    /// While a batch is mapped and committed, the next one is read and decoded beside it (decoding does not
+    /// depend on the view's data; mapping does, so mapping and committing stay in order).
     func run() async {
-        // Positions run ahead of `progress` by the batch being mapped; after a pause or a failure the
-        // sequence restarts from the committed checkpoint.
+        // Positions run ahead of `progress` by the batches read and not yet committed; after a pause or a failure
+        // the sequence restarts from the committed checkpoint.
         var batches: MergedEntries.Iterator?
+        var ahead: ReadBatch?
         loop: while !Task.isCancelled {
             switch machine.loopAction {
             case .stop:
                 break loop
             case .waitForResume:
                 batches = nil
+                ahead = nil
                 await waitForWake()
                 continue
             case .index:
                 break
             }
-            if batches == nil {
-                batches = MergedEntries(feeds: feeds, start: progress, maxBatch: view.maxBatch, live: true).makeAsyncIterator()
-            }
-            let batch: [FeedBlock]?
+            let read: ReadBatch
             do {
-                batch = try await batches!.next()
+                if let ahead { read = ahead } else {
+                    read = try await Self.read(
+                        batches ?? MergedEntries(feeds: feeds, start: progress, maxBatch: view.maxBatch, live: true).makeAsyncIterator(),
+                        encoding)
+                }
+                ahead = nil
             } catch {
+                ahead = nil
                 if machine.loopAction == .stop { break }
                 failed(KappaError(.viewFailed, "view \(name): reading feeds failed", cause: error))
                 continue
             }
-            guard let batch else { break }  // closing or cancelled
+            batches = read.iterator
+            guard let batch = read.blocks else { break }  // closing or cancelled
             if batch.isEmpty {
                 // A feed is newly held back by damage: ready calls waiting on it may now be done.
                 resumeWaiters(machine.progressed(isIndexed))
                 continue
             }
             guard machine.batchArrived() else { continue }  // paused while waiting: not mapped
+            // The next batch is read and decoded while this one is mapped and committed. Leaving this scope early
+            // (a failure, a pause) cancels and awaits it; what it read is dropped with the iterator.
+            async let next = Self.read(read.iterator, encoding)
             do {
-                try await process(batch)
+                try await process(batch, read.decoded)
                 resumeWaiters(machine.batchCommitted(isIndexed))
-            } catch let error as KappaError {
-                failed(error)
             } catch {
-                failed(KappaError(.viewFailed, "view \(name) failed", cause: error))
+                // Restart from the committed checkpoint, decided now: leaving this scope awaits the read ahead, and
+                // a `resume()` may run meanwhile, before the loop sees that it failed.
+                batches = nil
+                failed(error as? KappaError ?? KappaError(.viewFailed, "view \(name) failed", cause: error))
+                continue
+            }
+            guard machine.loopAction == .index else { continue }
+            do {
+                ahead = try await next
+            } catch {
+                if machine.loopAction == .stop { break }
+                failed(KappaError(.viewFailed, "view \(name): reading feeds failed", cause: error))
             }
         }
         resumeWaiters(machine.stop())
     }
 
-    private func process(_ batch: [FeedBlock]) async throws {
+    private func process(_ batch: [FeedBlock], _ results: [Result<Value, any Error>]) async throws {
         // Only the feeds in this batch advance: the checkpoint write is proportional to the batch.
         var changed = [PublicKey: UInt64]()
-        var blocks = [[UInt8]]()
-        blocks.reserveCapacity(batch.count)
-        for i in batch.indices {
-            blocks.append(batch[i].bytes)
-            changed[batch[i].feed] = batch[i].seq + 1
-        }
-        let results = await encoding.decodeConcurrently(blocks)
+        for block in batch { changed[block.feed] = block.seq + 1 }
         var entries = [KappaEntry<Value>]()
         entries.reserveCapacity(batch.count)
         for i in batch.indices {
             switch results[i] {
             case .success(let value):
                 var entry = KappaEntry(feed: batch[i].feed, seq: batch[i].seq, value: value)
-                entry.block = blocks[i]
+                entry.block = batch[i].bytes
                 entries.append(entry)
             case .failure(let error):
                 report(KappaError(.undecodableEntry,
