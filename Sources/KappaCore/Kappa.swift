@@ -232,7 +232,13 @@ public actor Kappa<Value: Codable & Sendable> {
         }
     }
 
-    private var feedOptions: FeedOptions { FeedOptions(durability: options.durability, cacheBudget: cacheBudget) }
+    /// Blocks read from files are checked against their leaf hashes (a damaged file gives an error, not wrong
+    /// bytes); blocks in memory were verified when they were appended or downloaded and nothing outside the
+    /// process can change them, so reading them again skips the hash.
+    private var feedOptions: FeedOptions {
+        let inMemory = if case .memory = storage { true } else { false }
+        return FeedOptions(durability: options.durability, verifyReads: !inMemory, cacheBudget: cacheBudget)
+    }
 
     private func report(_ error: KappaError) {
         errorSink.yield(error)
