@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import Hypercore
 import KappaCore
@@ -31,6 +32,32 @@ struct SeededGenerator: RandomNumberGenerator {
 
     static func heads(_ view: KeyValueView<Doc>, _ key: String) throws -> [String] {
         try view.get(key).map(\.id).sorted()
+    }
+
+    /// Heads are decoded with the database's decoder, kept by the view's store. It was once re-wrapped in two
+    /// conversion thunks on every read (a closure stored in a `Mutex`), so each query ran through a longer chain
+    /// than the one before: slower and slower, and a long-running server would overflow its stack. The decoder
+    /// here records how deep the stack is when it is called; many queries later it must be called as directly.
+    @Test func queriesReachTheDecoderThroughTheSameDepthEveryTime() async throws {
+        let depths = Mutex<[Int]>([])
+        let json = ValueEncoding<Doc>.json
+        let encoding = ValueEncoding<Doc>(encode: json.encode, decode: { bytes in
+            depths.withLock { $0.append(Thread.callStackReturnAddresses.count) }
+            return try json.decode(bytes)
+        })
+        let core = try await Kappa<Doc>(storage: .memory, encoding: encoding)
+        let view = Self.view()
+        try await core.use("kv", view)
+        try await core.writer("a").append(Doc(id: "x", key: "k"))
+        try await core.ready()
+        depths.withLock { $0.removeAll() }  // those of indexing
+        for _ in 0..<1_000 {
+            try #require(try view.get("k").map(\.value) == [Doc(id: "x", key: "k")])
+        }
+        let seen = depths.withLock { $0 }
+        #expect(seen.count == 1_000)
+        #expect(seen.first == seen.last, "stack depth at the decoder: first query \(seen.first ?? 0), last \(seen.last ?? 0)")
+        try await core.close()
     }
 
     @Test func forksStayUntilAnEntryLinksBothAndDefaultIdsAreFeedAtSeq() async throws {

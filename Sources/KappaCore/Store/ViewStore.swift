@@ -9,7 +9,14 @@ import Synchronization
 /// they run on read-only connections (SQLite's WAL), concurrently with indexing and with each other.
 public final class ViewStore: Sendable {
     private let binding = Mutex<(database: SQLiteDatabase, view: String)?>(nil)
-    private let decoder = Mutex<(@Sendable ([UInt8]) throws -> any Sendable)?>(nil)
+    /// The database's decoder, boxed: a closure kept directly in a `Mutex` is re-wrapped in conversion thunks on
+    /// every access (the generic `inout` reabstracts it on the way in and on the way back), so each read made the
+    /// next one slower.
+    private final class Decoder: Sendable {
+        let decode: @Sendable ([UInt8]) throws -> any Sendable
+        init(_ decode: @escaping @Sendable ([UInt8]) throws -> any Sendable) { self.decode = decode }
+    }
+    private let decoder = Mutex<Decoder?>(nil)
 
     /// An unattached store.
     public init() {}
@@ -21,14 +28,15 @@ public final class ViewStore: Sendable {
             }
             b = (database, view)
         }
-        decoder.withLock { $0 = decode }
+        let boxed = Decoder(decode)
+        decoder.withLock { $0 = boxed }
     }
 
     /// Decodes a block (``KappaEntry/block``) with the database's value encoding.
     /// - Throws: ``KappaError/Code/viewNotAttached`` before the view is attached, `.encoding` when the block
     ///   does not decode as `type`.
     package func decodeBlock<Value>(_ block: [UInt8], as type: Value.Type) throws -> Value {
-        guard let decode = decoder.withLock({ $0 }) else {
+        guard let decode = decoder.withLock({ $0 })?.decode else {
             throw KappaError(.viewNotAttached, "the view store is not attached; register the view with Kappa.use")
         }
         let value: any Sendable
