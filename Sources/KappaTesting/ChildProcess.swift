@@ -32,11 +32,8 @@ public enum ChildProcess {
         return String(decoding: output, as: UTF8.self)
     }
 
-    /// Runs `path` with `arguments` (in `directory`, when given) to completion, up to `timeout` seconds and then
-    /// SIGKILL; returns its exit status and everything it printed on standard output and standard error.
-    public static func run(
-        _ path: String, arguments: [String] = [], in directory: URL? = nil, input: Data? = nil, timeout: Double = 120
-    ) throws -> (status: Int32, output: String) {
+    /// A process for `path` whose standard output and standard error go to one pipe.
+    fileprivate static func makeProcess(_ path: String, arguments: [String], in directory: URL?) -> (Process, Pipe) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
@@ -44,6 +41,15 @@ public enum ChildProcess {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
+        return (process, pipe)
+    }
+
+    /// Runs `path` with `arguments` (in `directory`, when given) to completion, up to `timeout` seconds and then
+    /// SIGKILL; returns its exit status and everything it printed on standard output and standard error.
+    public static func run(
+        _ path: String, arguments: [String] = [], in directory: URL? = nil, input: Data? = nil, timeout: Double = 120
+    ) throws -> (status: Int32, output: String) {
+        let (process, pipe) = makeProcess(path, arguments: arguments, in: directory)
         let stdin = Pipe()
         process.standardInput = input == nil ? FileHandle.nullDevice : stdin
         try process.run()
@@ -86,13 +92,7 @@ public enum ChildProcess {
         private let collected = Collected()
 
         fileprivate init(path: String, arguments: [String], directory: URL?) throws {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: path)
-            process.arguments = arguments
-            if let directory { process.currentDirectoryURL = directory }
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
+            let (process, pipe) = ChildProcess.makeProcess(path, arguments: arguments, in: directory)
             process.standardInput = FileHandle.nullDevice
             let collected = self.collected
             pipe.fileHandleForReading.readabilityHandler = { handle in

@@ -137,9 +137,8 @@ public struct KeyValueView<Value: Codable & Sendable>: KappaView {
         }
         changeFeed.touch(key)
         guard !links.isEmpty else { return }
-        for link in links.count == 1 ? links : Array(Set(links)) {
-            try sql.run("INSERT OR IGNORE INTO {view}_linked(id) VALUES (?)", .text(link))
-            guard sql.changes > 0 else { continue }  // linked before: not a head since then
+        // Only links recorded for the first time can supersede a head: one linked before is not a head since then.
+        for link in try Documents.link(sql, links) {
             var superseded: Int64?
             try sql.query("SELECT n, key FROM {view}_entries WHERE id = ? AND head = 1", .text(link)) { row in
                 superseded = row.integer(0)
