@@ -175,9 +175,9 @@ public actor Kappa<Value: Codable & Sendable> {
         case .directory(let path):
             guard !path.isEmpty else { throw KappaError(.invalidPath, "a database path cannot be empty") }
             let directory = try FileDirectory(path: path)
-            let lockFile = try FileStorage(path: directory.path + "/LOCK")
+            let lockFile: FileLock
             do {
-                try lockFile.lockExclusive()
+                lockFile = try FileLock.acquire(directory.path + "/LOCK", .exclusive)
             } catch let error as StorageError where error.code == .locked {
                 throw KappaError(.locked, "\(path) is open in another process or Kappa instance, or a feed of it is open", cause: error)
             }

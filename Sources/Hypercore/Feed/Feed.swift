@@ -50,8 +50,8 @@ public actor Feed {
         let tree: any RandomAccessStorage
         let bitfield: any RandomAccessStorage
         let data: any RandomAccessStorage
-        /// The directory's lock for this use (``StorageDirectory/lockForUse()``), released on close.
-        let useLock: (any RandomAccessStorage)?
+        /// The directory's locks for this use (``StorageDirectory/lockForUse()``), released on close.
+        let locks: [FileLock]
         var all: [any RandomAccessStorage] { [oplog, tree, bitfield, data] }
     }
 
@@ -59,10 +59,9 @@ public actor Feed {
 
     /// Opens or creates the feed in `storage`; use the static factories, which name the location in errors.
     init(storage: any StorageDirectory, keyPair: KeyPair?, key: PublicKey?, options: FeedOptions) throws {
-        let useLock = try storage.lockForUse()
+        let locks = try storage.lockForUse()
         let files = Files(oplog: try storage.open("oplog"), tree: try storage.open("tree"),
-                          bitfield: try storage.open("bitfield"), data: try storage.open("data"), useLock: useLock)
-        if let lockable = files.oplog as? FileStorage { try lockable.lockExclusive() }
+                          bitfield: try storage.open("bitfield"), data: try storage.open("data"), locks: locks)
         self.files = files
         self.location = storage.location
         self.options = options
@@ -189,7 +188,7 @@ public actor Feed {
         for file in files.all {
             do { try file.close() } catch { failure = failure ?? error }
         }
-        try? files.useLock?.close()
+        for lock in files.locks.reversed() { lock.release() }
         if let failure { throw failure }
     }
 }

@@ -26,7 +26,7 @@ public final class FilePool: Sendable {
         var clock: UInt64 = 0
         /// The bound in force: ``FilePool/capacity``, lowered when the process runs out of descriptors.
         var limit: Int
-        var lock: FileStorage?
+        var lock: FileLock?
     }
 
     /// The most descriptors kept open, as asked for.
@@ -39,7 +39,7 @@ public final class FilePool: Sendable {
     ///   - lock: the lock of the directory these files live in (a database's `LOCK`). The pool holds it as long
     ///     as it lives — that is, as long as any file opened through it — or until ``releaseLock()``, so nothing
     ///     can write the files without it.
-    public init(capacity: Int? = nil, lock: FileStorage? = nil) {
+    public init(capacity: Int? = nil, lock: FileLock? = nil) {
         let capacity = max(4, capacity ?? Self.defaultCapacity())
         self.capacity = capacity
         state = Mutex(State(limit: capacity, lock: lock))
@@ -49,7 +49,7 @@ public final class FilePool: Sendable {
         state.withLock { s in
             for slot in s.slots.values { _ = System.closeDescriptor(slot.fd) }
             s.slots.removeAll()
-            try? s.lock?.close()
+            s.lock?.release()
             s.lock = nil
         }
     }
@@ -63,11 +63,11 @@ public final class FilePool: Sendable {
 
     /// Releases the directory lock given at creation (when the owner closes); idempotent.
     public func releaseLock() {
-        let lock = state.withLock { s -> FileStorage? in
+        let lock = state.withLock { s -> FileLock? in
             defer { s.lock = nil }
             return s.lock
         }
-        try? lock?.close()
+        lock?.release()
     }
 
     /// How many descriptors are open now.

@@ -147,20 +147,6 @@ public final class FileStorage: RandomAccessStorage {
         if closed.exchange(true, ordering: .acquiringAndReleasing) { return }
         _ = try System.call("close \(io.path)") { System.closeDescriptor(io.fd) }
     }
-
-    /// Takes an exclusive advisory lock (`flock`), failing at once with ``StorageError/Code/locked``
-    /// when another process or handle holds it.
-    public func lockExclusive() throws {
-        let io = try checked()
-        _ = try System.call("flock \(io.path)") { flock(io.fd, LOCK_EX | LOCK_NB) }
-    }
-
-    /// Takes a shared advisory lock (`flock`): any number of shared holders, but no exclusive one. Fails at
-    /// once with ``StorageError/Code/locked`` while another handle holds the lock exclusively.
-    public func lockShared() throws {
-        let io = try checked()
-        _ = try System.call("flock \(io.path)") { flock(io.fd, LOCK_SH | LOCK_NB) }
-    }
 }
 
 /// A directory on disk holding a feed's files.
@@ -202,25 +188,37 @@ public struct FileDirectory: StorageDirectory {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
-    /// A feed directory inside a KappaCore database (`<database>/feeds/<name>/`) is guarded by the database's
-    /// `LOCK`: a feed opened here on its own takes it shared, so it cannot be opened while the database is
-    /// (which holds it exclusively), and the database cannot open while such a feed is. Directories given a
-    /// pool belong to an owner that holds the lock itself.
-    public func lockForUse() throws -> (any RandomAccessStorage)? {
-        guard pool == nil else { return nil }
+    /// A feed opened here on its own holds its `oplog` exclusively, as JavaScript hypercore does, so one feed
+    /// has one writer. A feed directory inside a KappaCore database (`<database>/feeds/<name>/`) is also
+    /// guarded by the database's `LOCK`: such a feed takes it shared, so it cannot be opened while the
+    /// database is (which holds it exclusively), and the database cannot open while such a feed is.
+    /// Directories given a pool belong to an owner that holds the locks itself, and take none.
+    public func lockForUse() throws -> [FileLock] {
+        guard pool == nil else { return [] }
+        var locks: [FileLock] = []
         let components = path.split(separator: "/", omittingEmptySubsequences: true)
-        guard components.count >= 2, components[components.count - 2] == "feeds" else { return nil }
-        let database = (path.hasPrefix("/") ? "/" : "") + components.dropLast(2).joined(separator: "/")
-        let lockPath = (database.isEmpty ? "." : database) + "/LOCK"
-        var st = stat()
-        guard stat(lockPath, &st) == 0 else { return nil }
-        let lock = try FileStorage(path: lockPath)
-        do {
-            try lock.lockShared()
-        } catch let error as StorageError where error.code == .locked {
-            try? lock.close()
-            throw StorageError(.locked, "\(path) is a feed of the database at \(database), which is open", errno: error.errno)
+        if components.count >= 2, components[components.count - 2] == "feeds" {
+            let database = (path.hasPrefix("/") ? "/" : "") + components.dropLast(2).joined(separator: "/")
+            let lockPath = (database.isEmpty ? "." : database) + "/LOCK"
+            var st = stat()
+            if stat(lockPath, &st) == 0 {
+                do {
+                    locks.append(try FileLock.acquire(lockPath, .shared))
+                } catch let error as StorageError where error.code == .locked {
+                    throw StorageError(.locked, "\(path) is a feed of the database at \(database), which is open",
+                                       errno: error.errno)
+                }
+            }
         }
-        return lock
+        do {
+            locks.append(try FileLock.acquire(path + "/oplog", .exclusive))
+        } catch let error as StorageError where error.code == .locked {
+            for lock in locks { lock.release() }
+            throw StorageError(.locked, "the feed at \(path) is open elsewhere: \(error.message)", errno: error.errno)
+        } catch {
+            for lock in locks { lock.release() }
+            throw error
+        }
+        return locks
     }
 }

@@ -51,13 +51,13 @@ public protocol StorageDirectory: Sendable {
     var isPersistent: Bool { get }
     /// Where the files are, for error messages: a path, or `memory`.
     var location: String { get }
-    /// Takes whatever lock keeps a second user out while a feed is open here, or returns `nil` when none is
-    /// needed. The feed closes what it gets when it closes.
+    /// Takes whatever locks keep a second user out while a feed is open here (none when none are needed).
+    /// The feed releases them when it closes.
     /// - Throws: ``StorageError/Code/locked`` when the directory is in use elsewhere.
-    func lockForUse() throws -> (any RandomAccessStorage)?
+    func lockForUse() throws -> [FileLock]
 }
 
 extension StorageDirectory {
     public var location: String { "memory" }
-    public func lockForUse() throws -> (any RandomAccessStorage)? { nil }
+    public func lockForUse() throws -> [FileLock] { [] }
 }
