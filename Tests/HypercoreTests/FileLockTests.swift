@@ -74,6 +74,7 @@ import KappaTesting
         }
     }
 
+    #if os(Linux)
     /// JavaScript hypercore holds its oplog with an open-file-description lock on Linux; the two keep each
     /// other out of one feed in both directions.
     @Test func anOpenFeedKeepsOutJavaScriptsOplogLockAndTheOtherWayRound() async throws {
@@ -102,6 +103,7 @@ import KappaTesting
             try await reopened.close()
         }
     }
+    #endif
 
     /// With `flock`, a child being spawned holds a copy of the lock's open file description until it `exec`s:
     /// a feed closed and reopened at that moment was refused (CI failure of `aFlippedByteInDataNamesItsBlock`;
