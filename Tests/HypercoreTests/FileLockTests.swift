@@ -91,7 +91,7 @@ import KappaTesting
                 fd = os.open(sys.argv[1], os.O_RDWR)
                 fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack('hhqqi', fcntl.F_WRLCK, 0, 0, 0, 0))
                 print('holding', flush=True)
-                sys.stdin.read()
+                time.sleep(120)
                 """, dir.path + "/oplog"])
             _ = try holder.waitForLine(containing: "holding")
             #expect { _ = try Feed.open(storage: try FileDirectory(path: dir.path)) } throws: {
