@@ -51,17 +51,27 @@ extension ValueEncoding where Value: Sendable {
 }
 
 extension ValueEncoding where Value: Codable & Sendable {
-    /// JSON, written with Foundation's `JSONEncoder`, the default.
+    /// JSON, the default: what Foundation's `JSONEncoder` writes and `JSONDecoder` reads.
     ///
-    /// Blocks are read with a fast decoder for the common shapes that falls back to Foundation's
-    /// `JSONDecoder` wherever it could differ from it, so values (and errors) are always `JSONDecoder`'s.
+    /// Values are written by a fast encoder for the common shapes, which falls back to `JSONEncoder` for
+    /// anything it treats specially (`Data`, `Date`, `URL`, `Decimal`, non-finite numbers, `superEncoder`, …);
+    /// its output decodes to the same value as `JSONEncoder`'s (members in the order the type encodes them).
+    /// Blocks are read with a fast decoder that falls back to `JSONDecoder` wherever it could differ from it, so
+    /// values (and errors) are always `JSONDecoder`'s.
     @inlinable
     public static var json: ValueEncoding<Value> {
         let encoder = JSONEncoder()
         let decoder = JSONDecoder()
         return ValueEncoding(
-            encode: { value in [UInt8](try encoder.encode(value)) },
+            encode: { value in try encodeJSON(value, with: encoder) },
             decode: { bytes in try decodeJSON(bytes, with: decoder) })
+    }
+
+    /// The fast encoder's bytes, or `encoder`'s where the fast one gives up.
+    @usableFromInline
+    static func encodeJSON(_ value: Value, with encoder: JSONEncoder) throws -> [UInt8] {
+        if let bytes = FastJSON.encode(value) { return bytes }
+        return [UInt8](try encoder.encode(value))
     }
 
     /// The fast decoder's value, or `decoder`'s where the fast one gives up.

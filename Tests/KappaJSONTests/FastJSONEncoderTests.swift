@@ -1,0 +1,211 @@
+import Foundation
+import KappaJSON
+import KappaTesting
+import Testing
+
+/// The fast encoder writes what decodes as `JSONEncoder`'s output decodes — byte for byte where member order
+/// cannot differ — or gives up.
+@Suite struct FastJSONEncoderTests {
+    struct Inner: Codable, Equatable {
+        var a: Int8
+        var b: UInt64
+        var c: Int
+        var s: String
+        var d: Double
+        var f: Float
+        var flag: Bool
+        var optional: Int?
+    }
+
+    enum Shape: Codable, Equatable {
+        case circle(radius: Double)
+        case square(Int, String)
+        case empty
+    }
+
+    struct Outer: Codable, Equatable {
+        var id: Int64
+        var inner: Inner
+        var list: [Inner]
+        var map: [String: [Int]]
+        var numbered: [Int: String]
+        var nested: [[String]]
+        var shape: Shape
+        var maybe: Inner?
+        var words: Set<String>
+    }
+
+    struct Random {
+        var rng: SeededGenerator
+        mutating func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &rng) < percent }
+        mutating func count(_ most: Int) -> Int { Int.random(in: 0...most, using: &rng) }
+
+        mutating func string() -> String {
+            let pieces = ["a", "kappa", " ", "\"", "\\", "/", "\n", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "e\u{301}",
+                          "日本", "🦀", "\u{2028}", "\r", "\u{8}", "\u{C}", "{", "}", "[", ":", ","]
+            return (0..<count(8)).map { _ in pieces.randomElement(using: &rng)! }.joined()
+        }
+
+        mutating func double() -> Double {
+            switch Int.random(in: 0..<6, using: &rng) {
+            case 0: return Double(Int.random(in: -1_000_000...1_000_000, using: &rng))
+            case 1: return Double.random(in: -1...1, using: &rng)
+            case 2: return [0.0, -0.0, 0.1, 1e16, 1e21, 1e-7, .leastNonzeroMagnitude, .greatestFiniteMagnitude, .leastNormalMagnitude,
+                            -.greatestFiniteMagnitude, 123456789012345680000.0].randomElement(using: &rng)!
+            default:
+                while true {
+                    let d = Double(bitPattern: UInt64.random(in: .min ... .max, using: &rng))
+                    if d.isFinite { return d }
+                }
+            }
+        }
+
+        mutating func float() -> Float {
+            while true {
+                let f = chance(50) ? Float(bitPattern: UInt32.random(in: .min ... .max, using: &rng))
+                    : Float(Int.random(in: -1000...1000, using: &rng)) / 8
+                if f.isFinite { return f }
+            }
+        }
+
+        mutating func inner() -> Inner {
+            Inner(a: Int8.random(in: .min ... .max, using: &rng), b: chance(20) ? .max : UInt64.random(in: 0...1000, using: &rng),
+                  c: chance(20) ? [Int.min, Int.max, 0, -1].randomElement(using: &rng)! : Int.random(in: -99_999...99_999, using: &rng),
+                  s: string(), d: double(), f: float(), flag: chance(50), optional: chance(50) ? nil : count(100))
+        }
+
+        mutating func outer() -> Outer {
+            var map: [String: [Int]] = [:]
+            for _ in 0..<count(4) { map[string()] = (0..<count(3)).map { _ in count(1000) - 500 } }
+            var numbered: [Int: String] = [:]
+            for _ in 0..<count(3) { numbered[count(50) - 25] = string() }
+            let shape: Shape = [.circle(radius: double()), .square(count(9), string()), .empty].randomElement(using: &rng)!
+            return Outer(id: Int64.random(in: .min ... .max, using: &rng), inner: inner(), list: (0..<count(3)).map { _ in inner() },
+                         map: map, numbered: numbered, nested: (0..<count(3)).map { _ in (0..<count(3)).map { _ in string() } },
+                         shape: shape, maybe: chance(50) ? inner() : nil, words: Set((0..<count(4)).map { _ in string() }))
+        }
+    }
+
+    /// Parsed as plain JSON, so documents compare whatever the order of their members.
+    static func parsed(_ bytes: [UInt8]) throws -> NSObject {
+        try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) as! NSObject
+    }
+
+    @Test(arguments: 0..<10)
+    func randomValuesDecodeAsFoundationsOutputDoes(seed: Int) throws {
+        var random = Random(rng: SeededGenerator(seed: UInt64(seed)))
+        for _ in 0..<200 {
+            let value = random.outer()
+            let fast = try #require(FastJSON.encode(value))
+            let foundation = [UInt8](try JSONEncoder().encode(value))
+            #expect(try JSONDecoder().decode(Outer.self, from: Data(fast)) == value)
+            #expect(try JSONDecoder().decode(Outer.self, from: Data(foundation)) == value)
+            #expect(try Self.parsed(fast).isEqual(try Self.parsed(foundation)), "\(String(decoding: fast, as: UTF8.self))")
+            // The fast decoder reads it too, to the same value (or leaves it to JSONDecoder).
+            if let back = FastJSON.decode(Outer.self, from: fast) { #expect(back == value) }
+        }
+    }
+
+    /// Where member order cannot differ, the bytes are JSONEncoder's.
+    @Test(arguments: 0..<5)
+    func scalarsStringsAndArraysAreFoundationsBytes(seed: Int) throws {
+        struct One: Codable { var n: Int }
+        var random = Random(rng: SeededGenerator(seed: UInt64(seed) + 100))
+        for _ in 0..<300 {
+            let doubles = (0..<random.count(6)).map { _ in random.double() }
+            let floats = (0..<random.count(6)).map { _ in random.float() }
+            let strings = (0..<random.count(6)).map { _ in random.string() }
+            let integers: [Int64] = (0..<random.count(6)).map { _ in Int64.random(in: .min ... .max, using: &random.rng) }
+            let one = One(n: Int.random(in: .min ... .max, using: &random.rng))
+            #expect(FastJSON.encode(doubles) == [UInt8](try JSONEncoder().encode(doubles)), "\(doubles)")
+            #expect(FastJSON.encode(floats) == [UInt8](try JSONEncoder().encode(floats)), "\(floats)")
+            #expect(FastJSON.encode(strings) == [UInt8](try JSONEncoder().encode(strings)), "\(strings)")
+            #expect(FastJSON.encode(integers) == [UInt8](try JSONEncoder().encode(integers)))
+            #expect(FastJSON.encode(one) == [UInt8](try JSONEncoder().encode(one)))
+            #expect(FastJSON.encode([true, false]) == [UInt8](try JSONEncoder().encode([true, false])))
+            #expect(FastJSON.encode(Optional<Int>.none) == [UInt8](try JSONEncoder().encode(Optional<Int>.none)))
+        }
+    }
+
+    struct WithDate: Codable { var at: Date }
+    struct WithData: Codable { var bytes: Data }
+    struct WithURL: Codable { var url: URL }
+    struct WithDecimal: Codable { var amount: Decimal }
+    class Base: Codable { var a = 1 }
+    final class Derived: Base {
+        var b = 2
+        override func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(b, forKey: .b)
+            try super.encode(to: container.superEncoder())
+        }
+        enum CodingKeys: CodingKey { case b }
+    }
+    struct TwiceTheKey: Encodable {
+        enum Keys: CodingKey { case k }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(1, forKey: .k)
+            try container.encode(2, forKey: .k)
+        }
+    }
+    struct Nothing: Encodable {
+        func encode(to encoder: any Encoder) throws {}
+    }
+    /// Catches the give-up of a member it cannot write and goes on.
+    struct Swallowing: Encodable {
+        enum Keys: CodingKey { case bad, good }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            try? container.encode(Double.infinity, forKey: .bad)
+            try container.encode(1, forKey: .good)
+        }
+    }
+    /// Writes to a nested container after its parent moved on.
+    struct LateNested: Encodable {
+        enum Keys: CodingKey { case first, second }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            var first = container.nestedUnkeyedContainer(forKey: .first)
+            try first.encode(1)
+            try container.encode(2, forKey: .second)
+            try first.encode(3)
+        }
+    }
+    /// Asks for its keyed container twice: one object, as with JSONEncoder.
+    struct TwoAsks: Codable, Equatable {
+        var x = 1
+        var y = "two"
+        enum CodingKeys: CodingKey { case x, y }
+        init() {}
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            x = try c.decode(Int.self, forKey: .x)
+            y = try c.decode(String.self, forKey: .y)
+        }
+        func encode(to encoder: any Encoder) throws {
+            var one = encoder.container(keyedBy: CodingKeys.self)
+            try one.encode(x, forKey: .x)
+            var two = encoder.container(keyedBy: CodingKeys.self)
+            try two.encode(y, forKey: .y)
+        }
+    }
+
+    @Test func givesUpWhereFoundationDiffersOrItCannotStream() throws {
+        #expect(FastJSON.encode(WithDate(at: Date(timeIntervalSince1970: 1))) == nil)
+        #expect(FastJSON.encode(WithData(bytes: Data([1, 2]))) == nil)
+        #expect(FastJSON.encode(WithURL(url: URL(string: "https://example.com/a")!)) == nil)
+        #expect(FastJSON.encode(WithDecimal(amount: Decimal(string: "1.5")!)) == nil)
+        #expect(FastJSON.encode([Double.nan]) == nil)
+        #expect(FastJSON.encode(Float.infinity) == nil)
+        #expect(FastJSON.encode(Derived()) == nil)
+        #expect(FastJSON.encode(TwiceTheKey()) == nil)
+        #expect(FastJSON.encode(Nothing()) == nil)
+        #expect(FastJSON.encode(Swallowing()) == nil)
+        #expect(FastJSON.encode(LateNested()) == nil)
+        // A keyed container asked for twice continues one object.
+        let twice = try #require(FastJSON.encode(TwoAsks()))
+        #expect(try JSONDecoder().decode(TwoAsks.self, from: Data(twice)) == TwoAsks())
+        #expect(try Self.parsed(twice).isEqual(try Self.parsed([UInt8](try JSONEncoder().encode(TwoAsks())))))
+    }
+}
