@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import Hypercore
 import KappaTesting
@@ -46,6 +47,29 @@ import KappaTesting
         #expect(entries.filter { $0.feed == b.key }.map(\.value) == Array(1000..<1250))
         // No feed starves: the first batches already mix both feeds.
         #expect(Set(entries.prefix(64).map(\.feed)).count == 2)
+        try await core.close()
+    }
+
+    /// A view left at the default maxBatch catches up in batches of 1,000, then maps live appends as they come.
+    @Test func defaultBatchesHoldUpTo1000EntriesAndLiveOnesWhatArrived() async throws {
+        struct DefaultBatchSum: KappaView {
+            let store = ViewStore()
+            let mapped = MapLog()
+            func map(_ entries: [KappaEntry<Int>], _ transaction: ViewTransaction) throws {
+                mapped.log.withLock { $0.append(entries.map(\.value)) }
+            }
+        }
+        let core = try await Kappa<Int>(storage: .memory)
+        let writer = try await core.writer("w")
+        try await writer.append(contentsOf: Array(0..<2_500))
+        let view = DefaultBatchSum()
+        #expect(view.maxBatch == 1_000)
+        try await core.use("sum", view)
+        try await core.ready("sum")
+        #expect(view.mapped.log.withLock { $0.map(\.count) } == [1_000, 1_000, 500])
+        try await writer.append(7)
+        try await core.ready("sum")
+        #expect(view.mapped.log.withLock { $0.last } == [7])
         try await core.close()
     }
 

@@ -41,7 +41,12 @@ public protocol KappaView<Value>: Sendable {
     /// The value type of the database the view is used with.
     associatedtype Value: Sendable
 
-    /// The largest batch passed to ``map(_:_:)``. Default 100.
+    /// The largest batch passed to ``map(_:_:)``. Default 1,000.
+    ///
+    /// A batch holds what is available when it is read, up to this many entries: while a view catches up it maps
+    /// full batches (fewer commits: a commit and the view's own per-batch work are paid once per batch); once it
+    /// follows live appends, each batch holds what arrived since the last one. Lower it for a view whose `map`
+    /// holds a lot per entry in memory.
     var maxBatch: Int { get }
 
     /// The view's data in the core's store, for queries. The core attaches it in ``Kappa/use(_:version:_:)``.
@@ -65,8 +70,8 @@ public protocol KappaView<Value>: Sendable {
 }
 
 extension KappaView {
-    /// Batches of at most 100 entries.
-    public var maxBatch: Int { 100 }
+    /// Batches of at most 1,000 entries.
+    public var maxBatch: Int { 1_000 }
     /// A fresh, unattached store: for views that keep their data elsewhere.
     public var store: ViewStore { ViewStore() }
     /// Does nothing.
