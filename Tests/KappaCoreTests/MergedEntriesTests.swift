@@ -28,6 +28,22 @@ import Hypercore
         #expect(batches == (637 + 39) / 40)
     }
 
+    /// Over many feeds a batch takes at least 64 entries from each feed it visits (a visit is a hop and a read),
+    /// and never more than a quarter of the batch from one while others wait.
+    @Test func aBatchOverManyFeedsTakes64FromEach() async throws {
+        let set = FeedSet()
+        for i in 0..<100 { set.add(try await Self.feed(100, tag: UInt8(i))) }
+        var iterator = MergedEntries(feeds: set, start: [:], maxBatch: 1_000, live: false).makeAsyncIterator()
+        let first = try #require(try await iterator.next())
+        var perFeed: [PublicKey: Int] = [:]
+        for block in first { perFeed[block.feed, default: 0] += 1 }
+        #expect(first.count == 1_000)
+        #expect(perFeed.values.sorted() == [40] + Array(repeating: 64, count: 15))
+        var small = MergedEntries(feeds: set, start: [:], maxBatch: 40, live: false).makeAsyncIterator()
+        let capped = try #require(try await small.next())
+        #expect(Set(capped.map(\.feed)).count == 4, "a quarter of the batch per feed at most")
+    }
+
     @Test func startsFromACheckpoint() async throws {
         let set = FeedSet()
         let a = try await Self.feed(10, tag: 1)
