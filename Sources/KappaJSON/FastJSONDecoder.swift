@@ -25,9 +25,31 @@ package enum FastJSON {
     }
 }
 
+/// Decodes one document after another with the same tape storage and state: one allocation per batch
+/// rather than two per document. Not for use from several threads at once.
+package final class FastJSONReader {
+    private var state = FastJSONState(tape: JSONTape())
+
+    package init() {}
+
+    /// What ``FastJSON/decode(_:from:)`` returns for the same arguments.
+    package func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) -> T? {
+        // A type that kept its decoder keeps the state alive: leave that one to it.
+        if !isKnownUniquelyReferenced(&state) { state = FastJSONState(tape: JSONTape()) }
+        state.gaveUp = false
+        do {
+            try state.tape.parse(bytes)
+        } catch {
+            return nil
+        }
+        let value = try? state.value(T.self, at: 0, path: [])
+        return state.gaveUp ? nil : value
+    }
+}
+
 /// The tape being decoded and whether decoding gave up somewhere.
 final class FastJSONState {
-    let tape: JSONTape
+    var tape: JSONTape
     var gaveUp = false
 
     init(tape: JSONTape) {

@@ -32,13 +32,22 @@ struct JSONTape {
 
     struct Failure: Error {}
 
-    let bytes: [UInt8]
+    private(set) var bytes: [UInt8] = []
     private(set) var nodes: [Node] = []
 
+    /// An empty tape, to ``parse(_:)`` into.
+    init() {}
+
     init(_ bytes: [UInt8]) throws {
+        try parse(bytes)
+    }
+
+    /// Parses `bytes` in place of what the tape held, keeping its node storage for the next document.
+    mutating func parse(_ bytes: [UInt8]) throws {
         guard bytes.count < Int32.max else { throw Failure() }
         self.bytes = bytes
-        nodes.reserveCapacity(8)
+        nodes.removeAll(keepingCapacity: true)
+        if nodes.capacity < 8 { nodes.reserveCapacity(8) }
         var i = skipSpace(0)
         try parseValue(&i, depth: 0)
         i = skipSpace(i)

@@ -50,6 +50,35 @@ import Testing
         }
     }
 
+    /// A reader reused across documents answers each as a fresh decode does, whatever came before it
+    /// (a give-up, a parse failure, a larger document).
+    @Test(arguments: 0..<10)
+    func aReusedReaderAnswersAsFreshDecodes(seed: Int) {
+        var rng = SeededGenerator(seed: UInt64(seed) &* 104_729)
+        let reader = FastJSONReader()
+        for _ in 0..<200 {
+            let bytes = Array(Self.document(&rng).utf8)
+            #expect(reader.decode(Sample.self, from: bytes) == FastJSON.decode(Sample.self, from: bytes))
+            #expect(reader.decode([Loose].self, from: bytes) == FastJSON.decode([Loose].self, from: bytes))
+            #expect(reader.decode(Int.self, from: bytes) == FastJSON.decode(Int.self, from: bytes))
+        }
+    }
+
+    /// A type that keeps its decoder keeps what it read: the reader does not parse the next document into it.
+    @Test func aDecoderKeptByTheValueIsNotReused() throws {
+        final class Keeper: Decodable {
+            let decoder: any Decoder
+            init(from decoder: any Decoder) throws { self.decoder = decoder }
+            var n: Int { get throws { try decoder.container(keyedBy: Key.self).decode(Int.self, forKey: .n) } }
+            enum Key: CodingKey { case n }
+        }
+        let reader = FastJSONReader()
+        let first = try #require(reader.decode(Keeper.self, from: Array(#"{"n":1}"#.utf8)))
+        let second = try #require(reader.decode(Keeper.self, from: Array(#"{"n":2,"m":[3,4,5]}"#.utf8)))
+        #expect(try first.n == 1)
+        #expect(try second.n == 2)
+    }
+
     @Test func everyFragmentDecodesAsFoundationDoes() {
         for text in Self.fragments {
             #expect(Self.violations(text) == [])

@@ -18,6 +18,15 @@ public struct KappaEntry<Value: Sendable>: Sendable {
         self.seq = seq
         self.value = value
     }
+
+    /// An entry the core delivers, with its block.
+    @inline(__always)
+    package init(feed: PublicKey, seq: UInt64, value: Value, block: [UInt8]) {
+        self.feed = feed
+        self.seq = seq
+        self.value = value
+        self.block = block
+    }
 }
 
 /// A materialized view: derived state built from every entry of every feed.

@@ -130,9 +130,7 @@ actor ViewIndexer<Value: Sendable> {
         for i in batch.indices {
             switch results[i] {
             case .success(let value):
-                var entry = KappaEntry(feed: batch[i].feed, seq: batch[i].seq, value: value)
-                entry.block = batch[i].bytes
-                entries.append(entry)
+                entries.append(KappaEntry(feed: batch[i].feed, seq: batch[i].seq, value: value, block: batch[i].bytes))
             case .failure(let error):
                 report(KappaError(.undecodableEntry,
                                   "feed \(batch[i].feed) entry \(batch[i].seq) does not decode; view \(name) skips it",
