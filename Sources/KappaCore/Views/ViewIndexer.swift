@@ -124,7 +124,10 @@ actor ViewIndexer<Value: Sendable> {
     private func process(_ batch: [FeedBlock], _ results: [Result<Value, any Error>]) async throws {
         // Only the feeds in this batch advance: the checkpoint write is proportional to the batch.
         var changed = [PublicKey: UInt64]()
-        for block in batch { changed[block.feed] = block.seq + 1 }
+        // A batch holds runs of one feed's blocks: one dictionary write per run.
+        for i in batch.indices where i + 1 == batch.count || batch[i + 1].feed != batch[i].feed {
+            changed[batch[i].feed] = batch[i].seq + 1
+        }
         var entries = [KappaEntry<Value>]()
         entries.reserveCapacity(batch.count)
         for i in batch.indices {
