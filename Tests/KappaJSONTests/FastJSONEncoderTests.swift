@@ -149,6 +149,20 @@ import Testing
             try container.encode(2, forKey: .k)
         }
     }
+    /// Writes `names` as keys in order, each with its position.
+    struct Keys: Encodable {
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+        var names: [String]
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Key.self)
+            for (i, name) in names.enumerated() { try container.encode(i, forKey: Key(stringValue: name)) }
+        }
+    }
     struct Nothing: Encodable {
         func encode(to encoder: any Encoder) throws {}
     }
@@ -200,6 +214,12 @@ import Testing
         #expect(FastJSON.encode(Float.infinity) == nil)
         #expect(FastJSON.encode(Derived()) == nil)
         #expect(FastJSON.encode(TwiceTheKey()) == nil)
+        let twenty = (0..<20).map { "k\($0)" }
+        for names in [["a", "b", "b"], ["a", "b", "a"], twenty + ["k0"], twenty + ["k10"], twenty + ["k19"]] {
+            #expect(FastJSON.encode(Keys(names: names)) == nil, "\(names)")
+        }
+        let distinct = try #require(FastJSON.encode(Keys(names: twenty)))
+        #expect(try Self.parsed(distinct).isEqual(try Self.parsed([UInt8](try JSONEncoder().encode(Keys(names: twenty))))))
         #expect(FastJSON.encode(Nothing()) == nil)
         #expect(FastJSON.encode(Swallowing()) == nil)
         #expect(FastJSON.encode(LateNested()) == nil)
