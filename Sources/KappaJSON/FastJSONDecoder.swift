@@ -142,6 +142,8 @@ struct FastJSONDecoder: Decoder, SingleValueDecodingContainer {
     func decode(_ type: UInt16.Type) throws -> UInt16 { try state.integer(UInt16.self, at: index, path: codingPath) }
     func decode(_ type: UInt32.Type) throws -> UInt32 { try state.integer(UInt32.self, at: index, path: codingPath) }
     func decode(_ type: UInt64.Type) throws -> UInt64 { try state.integer(UInt64.self, at: index, path: codingPath) }
+    func decode(_ type: Int128.Type) throws -> Int128 { throw state.giveUp() }
+    func decode(_ type: UInt128.Type) throws -> UInt128 { throw state.giveUp() }
     func decode<T: Decodable>(_ type: T.Type) throws -> T { try state.value(T.self, at: index, path: codingPath) }
 }
 
@@ -220,6 +222,8 @@ struct FastKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try state.integer(UInt16.self, at: try required(key), path: path(key)) }
     func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try state.integer(UInt32.self, at: try required(key), path: path(key)) }
     func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try state.integer(UInt64.self, at: try required(key), path: path(key)) }
+    func decode(_ type: Int128.Type, forKey key: Key) throws -> Int128 { throw state.giveUp() }
+    func decode(_ type: UInt128.Type, forKey key: Key) throws -> UInt128 { throw state.giveUp() }
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
         try state.value(T.self, at: try required(key), path: path(key))
     }
@@ -305,6 +309,8 @@ struct FastUnkeyedContainer: UnkeyedDecodingContainer {
     mutating func decode(_ type: UInt16.Type) throws -> UInt16 { try take { try $0.integer(UInt16.self, at: $1, path: $2()) } }
     mutating func decode(_ type: UInt32.Type) throws -> UInt32 { try take { try $0.integer(UInt32.self, at: $1, path: $2()) } }
     mutating func decode(_ type: UInt64.Type) throws -> UInt64 { try take { try $0.integer(UInt64.self, at: $1, path: $2()) } }
+    mutating func decode(_ type: Int128.Type) throws -> Int128 { throw state.giveUp() }
+    mutating func decode(_ type: UInt128.Type) throws -> UInt128 { throw state.giveUp() }
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { try take { try $0.value(T.self, at: $1, path: $2()) } }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {

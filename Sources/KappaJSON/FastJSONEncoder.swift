@@ -4,8 +4,9 @@ extension FastJSON {
     /// JSON for `value` that decodes (with `JSONDecoder`) to what `JSONEncoder().encode(value)` decodes to, written
     /// straight into bytes; or `nil` to have the caller ask `JSONEncoder`, which then also gives the authoritative
     /// error. It gives up on what `JSONEncoder` treats specially or where streaming could differ from it: `Data`,
-    /// `Date`, `URL` and `Decimal`, non-finite numbers, `superEncoder`, a value that encodes nothing or twice, a
-    /// key encoded twice in one object, and a container written to after a later sibling was started.
+    /// `Date`, `URL` and `Decimal`, 128-bit integers, non-finite numbers, `superEncoder`, a value that throws (even
+    /// when the type catches it), a value that encodes nothing or twice, a key encoded twice in one object, and a
+    /// container written to after a later sibling was started.
     ///
     /// Members are written in the order the type encodes them (`JSONEncoder` orders them by its dictionary);
     /// numbers are written as `JSONEncoder` writes them (shortest round-trip digits, no `.0` suffix) and strings
@@ -86,7 +87,14 @@ final class FastJSONWriter {
     func encodeValue<T: Encodable>(_ value: T, depth: Int, path: [any CodingKey]) throws {
         if Self.isSpecial(T.self) { throw giveUp() }
         let encoder = FastJSONValueEncoder(writer: self, depth: depth, codingPath: path)
-        try value.encode(to: encoder)
+        do {
+            try value.encode(to: encoder)
+        } catch {
+            // What the value wrote before it threw stays in the bytes (a key, a separator, an open container), where
+            // JSONEncoder writes nothing for it: a caller that catches the error must not get these bytes.
+            gaveUp = true
+            throw error
+        }
         // Nothing written: JSONEncoder writes `{}` here, or throws at the top level.
         guard encoder.state != .empty else { throw giveUp() }
         try close(above: depth)
@@ -270,6 +278,8 @@ struct FastJSONSingleValueContainer: SingleValueEncodingContainer {
     func encode(_ value: UInt16) throws { try claim(); writer.write(value) }
     func encode(_ value: UInt32) throws { try claim(); writer.write(value) }
     func encode(_ value: UInt64) throws { try claim(); writer.write(value) }
+    func encode(_ value: Int128) throws { throw writer.giveUp() }
+    func encode(_ value: UInt128) throws { throw writer.giveUp() }
     func encode<T: Encodable>(_ value: T) throws {
         try claim()
         // The value writes at this encoder's position, as if it had been given this encoder.
@@ -306,6 +316,8 @@ struct FastJSONKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: UInt16, forKey key: Key) throws { try start(key); writer.write(value) }
     mutating func encode(_ value: UInt32, forKey key: Key) throws { try start(key); writer.write(value) }
     mutating func encode(_ value: UInt64, forKey key: Key) throws { try start(key); writer.write(value) }
+    mutating func encode(_ value: Int128, forKey key: Key) throws { throw writer.giveUp() }
+    mutating func encode(_ value: UInt128, forKey key: Key) throws { throw writer.giveUp() }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         try start(key)
@@ -358,6 +370,8 @@ struct FastJSONUnkeyedContainer: UnkeyedEncodingContainer {
     mutating func encode(_ value: UInt16) throws { try start(); writer.write(value) }
     mutating func encode(_ value: UInt32) throws { try start(); writer.write(value) }
     mutating func encode(_ value: UInt64) throws { try start(); writer.write(value) }
+    mutating func encode(_ value: Int128) throws { throw writer.giveUp() }
+    mutating func encode(_ value: UInt128) throws { throw writer.giveUp() }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
         try start()

@@ -61,6 +61,22 @@ import KappaTesting
         }
     }
 
+    /// Closing another descriptor of a held file would drop the process's record lock: the storage layer's
+    /// files keep it held, in whatever order a feed's files and locks go away (a deinit, a failed open).
+    @Test func closingAnotherDescriptorOfAHeldFileKeepsTheLock() async throws {
+        try await withTemporaryDirectory { dir in
+            let path = dir.path + "/file"
+            let lock = try FileLock.acquire(path, .exclusive)
+            let file = try FileStorage(path: path)
+            try file.write([1, 2, 3], at: 0)
+            try file.close()
+            do { _ = try FileStorage(path: path) }  // and one released without close
+            #expect(try Self.otherProcessLocks(path, kind: "posix") == false)
+            lock.release()
+            #expect(try Self.otherProcessLocks(path, kind: "posix") == true)
+        }
+    }
+
     @Test func sharedHoldersKeepOutAnotherProcessesWriterUntilTheLastReleases() async throws {
         try await withTemporaryDirectory { dir in
             let path = dir.path + "/file"

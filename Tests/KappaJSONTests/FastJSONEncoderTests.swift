@@ -175,6 +175,49 @@ import Testing
             try container.encode(1, forKey: .good)
         }
     }
+    struct Failing: Error {}
+    /// Writes a member, opens a container or writes nothing, then throws.
+    struct Throwing: Encodable {
+        enum Keys: CodingKey { case x }
+        var writeFirst: Bool
+        func encode(to encoder: any Encoder) throws {
+            if writeFirst {
+                var container = encoder.container(keyedBy: Keys.self)
+                try container.encode(1, forKey: .x)
+            }
+            throw Failing()
+        }
+    }
+    /// Catches the error of a member that throws, in a keyed, an unkeyed and a single-value container.
+    struct CatchingMemberErrors: Encodable {
+        enum Keys: CodingKey { case a, b, list }
+        var writeFirst: Bool
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            try? container.encode(Throwing(writeFirst: writeFirst), forKey: .a)
+            try container.encode(1, forKey: .b)
+            var list = container.nestedUnkeyedContainer(forKey: .list)
+            try list.encode(1)
+            try? list.encode(Throwing(writeFirst: writeFirst))
+            try list.encode(2)
+        }
+    }
+    struct CatchingSingleValue: Encodable {
+        func encode(to encoder: any Encoder) throws {
+            var single = encoder.singleValueContainer()
+            try? single.encode(Throwing(writeFirst: true))
+            try single.encode("s")
+        }
+    }
+    /// Catches the refusal of a 128-bit integer (JSONEncoder writes it).
+    struct CatchingWide: Encodable {
+        enum Keys: CodingKey { case wide, n }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            try? container.encode(Int128(1) << 100, forKey: .wide)
+            try container.encode(1, forKey: .n)
+        }
+    }
     /// Writes to a nested container after its parent moved on.
     struct LateNested: Encodable {
         enum Keys: CodingKey { case first, second }
@@ -223,6 +266,13 @@ import Testing
         #expect(FastJSON.encode(Nothing()) == nil)
         #expect(FastJSON.encode(Swallowing()) == nil)
         #expect(FastJSON.encode(LateNested()) == nil)
+        // A member's own error that the type catches: JSONEncoder leaves the member out; the fast encoder gives up
+        // rather than leave a key, a separator or a container behind.
+        #expect(FastJSON.encode(CatchingMemberErrors(writeFirst: false)) == nil)
+        #expect(FastJSON.encode(CatchingMemberErrors(writeFirst: true)) == nil)
+        #expect(FastJSON.encode(CatchingSingleValue()) == nil)
+        #expect(FastJSON.encode(CatchingWide()) == nil)
+        #expect(FastJSON.encode([UInt128(5)]) == nil)
         // A keyed container asked for twice continues one object.
         let twice = try #require(FastJSON.encode(TwoAsks()))
         #expect(try JSONDecoder().decode(TwoAsks.self, from: Data(twice)) == TwoAsks())

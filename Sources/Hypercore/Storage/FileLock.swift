@@ -122,6 +122,22 @@ public final class FileLock: Sendable {
         return FileLock(path: path, mode: mode, id: id)
     }
 
+    /// Closes `fd`, unless it is open on a file this process holds a lock on: closing any descriptor of such a
+    /// file would drop the lock, so it is kept with the lock's own descriptor and closed when the last holder
+    /// releases. Every file descriptor of the storage layer is closed through here, so a feed's data files may be
+    /// closed in any order relative to its lock (a deinit, a failed open).
+    @discardableResult
+    static func closeDescriptor(_ fd: Int32) -> Int32 {
+        held.withLock { held in
+            if held.isEmpty { return System.closeDescriptor(fd) }
+            var st = stat()
+            guard fstat(fd, &st) == 0, var holding = held[FileID(st)] else { return System.closeDescriptor(fd) }
+            holding.descriptors.append(fd)
+            held[FileID(st)] = holding
+            return 0
+        }
+    }
+
     /// Gives up this hold; the file is unlocked once every holder in the process has released it. Idempotent.
     public func release() {
         if released.exchange(true, ordering: .acquiringAndReleasing) { return }

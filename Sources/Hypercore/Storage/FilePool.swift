@@ -47,7 +47,7 @@ public final class FilePool: Sendable {
 
     deinit {
         state.withLock { s in
-            for slot in s.slots.values { _ = System.closeDescriptor(slot.fd) }
+            for slot in s.slots.values { _ = FileLock.closeDescriptor(slot.fd) }
             s.slots.removeAll()
             s.lock?.release()
             s.lock = nil
@@ -91,7 +91,7 @@ public final class FilePool: Sendable {
             guard s.slots.count >= s.limit else { return (nil, nil) }
             return (nil, Self.evictIdle(&s))
         }
-        if let toClose { _ = System.closeDescriptor(toClose) }
+        if let toClose { _ = FileLock.closeDescriptor(toClose) }
         if let existing { return existing }
         let fd = try openDegrading(path)
         let (use, duplicate): (Int32, Int32?) = state.withLock { s in
@@ -105,7 +105,7 @@ public final class FilePool: Sendable {
             s.slots[path] = Slot(fd: fd, pins: 1, lastUse: s.clock)
             return (fd, nil)
         }
-        if let duplicate { _ = System.closeDescriptor(duplicate) }
+        if let duplicate { _ = FileLock.closeDescriptor(duplicate) }
         return use
     }
 
@@ -132,7 +132,7 @@ public final class FilePool: Sendable {
                     return Self.evictIdle(&s)
                 }
                 guard let victim else { throw error }
-                _ = System.closeDescriptor(victim)
+                _ = FileLock.closeDescriptor(victim)
             }
         }
     }
@@ -149,7 +149,7 @@ public final class FilePool: Sendable {
             }
             return nil
         }
-        if let toClose { _ = System.closeDescriptor(toClose) }
+        if let toClose { _ = FileLock.closeDescriptor(toClose) }
     }
 
     /// Closes `path`'s descriptor if it is idle (a file being closed for good).
@@ -159,7 +159,7 @@ public final class FilePool: Sendable {
             s.slots[path] = nil
             return slot.fd
         }
-        if let toClose { _ = System.closeDescriptor(toClose) }
+        if let toClose { _ = FileLock.closeDescriptor(toClose) }
     }
 }
 

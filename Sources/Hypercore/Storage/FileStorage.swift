@@ -111,7 +111,7 @@ public final class FileStorage: RandomAccessStorage {
     }
 
     deinit {
-        if !closed.load(ordering: .acquiring) { System.closeDescriptor(io.fd) }
+        if !closed.load(ordering: .acquiring) { FileLock.closeDescriptor(io.fd) }
     }
 
     private func checked() throws -> DescriptorIO {
@@ -145,7 +145,7 @@ public final class FileStorage: RandomAccessStorage {
 
     public func close() throws {
         if closed.exchange(true, ordering: .acquiringAndReleasing) { return }
-        _ = try System.call("close \(io.path)") { System.closeDescriptor(io.fd) }
+        _ = try System.call("close \(io.path)") { FileLock.closeDescriptor(io.fd) }
     }
 }
 
@@ -188,8 +188,8 @@ public struct FileDirectory: StorageDirectory {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
-    /// A feed opened here on its own holds its `oplog` exclusively, as JavaScript hypercore does, so one feed
-    /// has one writer. A feed directory inside a KappaCore database (`<database>/feeds/<name>/`) is also
+    /// A feed opened here on its own holds its `oplog` exclusively, as JavaScript hypercore does, so two
+    /// standalone opens (here or in JavaScript) cannot write one feed at once. A feed directory inside a KappaCore database (`<database>/feeds/<name>/`) is also
     /// guarded by the database's `LOCK`: such a feed takes it shared, so it cannot be opened while the
     /// database is (which holds it exclusively), and the database cannot open while such a feed is.
     /// Directories given a pool belong to an owner that holds the locks itself, and take none.
