@@ -44,6 +44,28 @@ import Hypercore
         #expect(Set(capped.map(\.feed)).count == 4, "a quarter of the batch per feed at most")
     }
 
+    /// Large blocks do not make large batches: a batch stops after the block that brings it to 8 MiB (so it holds at
+    /// most 8 MiB plus one block), and every block still comes once, in order.
+    @Test func aBatchStopsAtItsByteBound() async throws {
+        let set = FeedSet()
+        let feed = try Feed.create(options: .init(durability: .relaxed))
+        let mib = 1 << 20
+        try await feed.append(contentsOf: (0..<20).map { [UInt8](repeating: UInt8($0), count: mib) })
+        try await feed.append([UInt8](repeating: 99, count: 10 * mib))
+        try await feed.append(contentsOf: (0..<3).map { [UInt8](repeating: UInt8($0), count: 10) })
+        set.add(feed)
+        var sizes: [[Int]] = []
+        var seqs: [UInt64] = []
+        for try await batch in MergedEntries(feeds: set, start: [:], maxBatch: 1_000, live: false) {
+            sizes.append(batch.map(\.bytes.count))
+            seqs += batch.map(\.seq)
+        }
+        #expect(MergedEntries.defaultMaxBytes == 8 * mib)
+        #expect(sizes.map(\.count) == [8, 8, 5, 3])
+        #expect(sizes[2] == Array(repeating: mib, count: 4) + [10 * mib])
+        #expect(seqs == Array(0..<24))
+    }
+
     @Test func startsFromACheckpoint() async throws {
         let set = FeedSet()
         let a = try await Self.feed(10, tag: 1)

@@ -51,8 +51,11 @@ extension Feed {
     }
 
     /// Like ``getBatch(from:limit:)``, but a block that does not read or verify ends the batch instead of failing
-    /// it: returns the good blocks before it, and the error at it.
-    package func readBatch(from start: UInt64, limit: Int) throws -> (blocks: [[UInt8]], failure: (index: UInt64, error: any Error)?) {
+    /// it: returns the good blocks before it, and the error at it. Stops after the block that brings the batch to
+    /// `maxBytes` (at least one block is read however large).
+    package func readBatch(from start: UInt64, limit: Int, maxBytes: Int = .max) throws
+        -> (blocks: [[UInt8]], failure: (index: UInt64, error: any Error)?)
+    {
         try checkOpen()
         var count = 0
         while count < limit, start + UInt64(count) < tree.length, bitfield.get(start + UInt64(count)) { count += 1 }
@@ -60,13 +63,17 @@ extension Feed {
         var ranges = [(offset: UInt64, size: UInt64, hash: Bytes32)]()
         ranges.reserveCapacity(count)
         var failure: (index: UInt64, error: any Error)?
+        var bytes: UInt64 = 0
         for i in 0..<UInt64(count) {
             do {
-                ranges.append(try byteRange(start + i))
+                let range = try byteRange(start + i)
+                ranges.append(range)
+                bytes += range.size
             } catch {
                 failure = (start + i, error)
                 break
             }
+            if bytes >= UInt64(max(0, maxBytes)) { break }
         }
         var blocks = [[UInt8]]()
         guard !ranges.isEmpty else { return (blocks, failure) }

@@ -8,7 +8,8 @@ struct FeedBlock: Sendable {
 }
 
 /// The entries of every feed of a ``FeedSet`` as an `AsyncSequence` of batches: each batch holds at most
-/// `maxBatch` blocks, may mix feeds, and keeps each feed's order; every block comes once. Feeds added to
+/// `maxBatch` blocks and stops after the block that brings it to `maxBytes` (so at most `maxBytes` plus one
+/// block), may mix feeds, and keeps each feed's order; every block comes once. Feeds added to
 /// the set later join in. A sparse feed contributes its gap-free prefix; later blocks wait for the gap.
 ///
 /// Live, the sequence waits for appends, downloads and new feeds, and ends when the set's signal closes or
@@ -22,9 +23,14 @@ struct MergedEntries: AsyncSequence, Sendable {
     let start: [PublicKey: UInt64]
     let maxBatch: Int
     let live: Bool
+    /// The bytes of blocks after which a batch stops, so large blocks do not make large batches.
+    var maxBytes: Int = Self.defaultMaxBytes
+
+    /// 8 MiB: an indexer holds two batches (one mapped, one read ahead).
+    static let defaultMaxBytes = 8 << 20
 
     func makeAsyncIterator() -> Iterator {
-        Iterator(feeds: feeds, state: MergeState(positions: start, maxBatch: maxBatch), live: live)
+        Iterator(feeds: feeds, state: MergeState(positions: start, maxBatch: maxBatch), live: live, maxBytes: maxBytes)
     }
 
     /// A value (the feed set and the positions read so far): a copy continues from the same place, so a view's
@@ -33,8 +39,11 @@ struct MergedEntries: AsyncSequence, Sendable {
         let feeds: FeedSet
         var state: MergeState
         let live: Bool
+        let maxBytes: Int
         /// Set when this pass found a feed newly held back by damage.
         var foundDamage = false
+        /// The bytes of the batch being gathered.
+        var batchBytes = 0
 
         mutating func next() async throws -> [FeedBlock]? {
             while !Task.isCancelled {
@@ -60,8 +69,9 @@ struct MergedEntries: AsyncSequence, Sendable {
             var batch = [FeedBlock]()
             var hungry = [Feed]()
             var visited = 0
+            batchBytes = 0
             for feed in [order, wrapped].joined() {
-                guard batch.count < state.maxBatch else { break }
+                guard batch.count < state.maxBatch, batchBytes < maxBytes else { break }
                 visited += 1
                 let version = feeds.version(of: feed.key)
                 if state.isExhausted(feed.key, version: version) { continue }
@@ -70,7 +80,7 @@ struct MergedEntries: AsyncSequence, Sendable {
                 if taken == limit { hungry.append(feed) }
             }
             state.used(visited, of: all.count)
-            for feed in hungry where batch.count < state.maxBatch {
+            for feed in hungry where batch.count < state.maxBatch && batchBytes < maxBytes {
                 _ = try await take(from: feed, limit: state.maxBatch - batch.count, version: feeds.version(of: feed.key),
                                   into: &batch)
             }
@@ -83,7 +93,7 @@ struct MergedEntries: AsyncSequence, Sendable {
             let start = state.position(of: feed.key)
             let read: (blocks: [[UInt8]], failure: (index: UInt64, error: any Error)?)
             do {
-                read = try await feed.readBatch(from: start, limit: limit)
+                read = try await feed.readBatch(from: start, limit: limit, maxBytes: maxBytes - batchBytes)
             } catch let error as HypercoreError where error.code == .closed {
                 return 0
             } catch {
@@ -94,6 +104,7 @@ struct MergedEntries: AsyncSequence, Sendable {
             }
             for (offset, bytes) in read.blocks.enumerated() {
                 batch.append(FeedBlock(feed: feed.key, seq: start + UInt64(offset), bytes: bytes))
+                batchBytes += bytes.count
             }
             state.advance(feed.key, by: read.blocks.count)
             if let failure = read.failure {
@@ -101,7 +112,10 @@ struct MergedEntries: AsyncSequence, Sendable {
             } else if !read.blocks.isEmpty {
                 feeds.clearDamage(feed.key, readingFrom: start, count: read.blocks.count)
             }
-            if read.blocks.count < limit { state.markExhausted(feed.key, version: version) }
+            // Fewer than asked for and not stopped by the byte bound: nothing more until the feed changes.
+            if read.blocks.count < limit && batchBytes < maxBytes {
+                state.markExhausted(feed.key, version: version)
+            }
             return read.blocks.count
         }
     }

@@ -52,7 +52,8 @@ public protocol KappaView<Value>: Sendable {
 
     /// The largest batch passed to ``map(_:_:)``. Default 1,000.
     ///
-    /// A batch holds what is available when it is read, up to this many entries: while a view catches up it maps
+    /// A batch holds what is available when it is read, up to this many entries and about 8 MiB of blocks (it stops
+    /// after the block that reaches 8 MiB, so large blocks make small batches): while a view catches up it maps
     /// full batches (fewer commits: a commit and the view's own per-batch work are paid once per batch); once it
     /// follows live appends, each batch holds what arrived since the last one. Lower it for a view whose `map`
     /// holds a lot per entry in memory.
