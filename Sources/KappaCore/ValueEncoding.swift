@@ -59,10 +59,16 @@ extension ValueEncoding where Value: Sendable {
         return results
     }
 
-    /// One loop rather than `map` with `Result.catching`: in this generic (unspecialised) code each closure call
-    /// looked up the metadata of `Result<Value, any Error>` again, per block.
     private func decodeResults(_ blocks: ArraySlice<[UInt8]>) -> [Result<Value, any Error>] {
         if let decodeRun { return decodeRun(blocks) }
+        return Self.results(blocks, decode)
+    }
+}
+
+extension ValueEncoding {
+    /// `decode` of each block. One loop rather than `map` with `Result.catching`: in this generic (unspecialised)
+    /// code each closure call looked up the metadata of `Result<Value, any Error>` again, per block.
+    static func results(_ blocks: ArraySlice<[UInt8]>, _ decode: ([UInt8]) throws -> Value) -> [Result<Value, any Error>] {
         var results = [Result<Value, any Error>]()
         results.reserveCapacity(blocks.count)
         for block in blocks {
@@ -98,20 +104,7 @@ extension ValueEncoding where Value: Codable & Sendable {
     @usableFromInline
     static func decodeJSON(_ blocks: ArraySlice<[UInt8]>, with decoder: JSONDecoder) -> [Result<Value, any Error>] {
         let reader = FastJSONReader()
-        var results = [Result<Value, any Error>]()
-        results.reserveCapacity(blocks.count)
-        for block in blocks {
-            if let value = reader.decode(Value.self, from: block) {
-                results.append(.success(value))
-                continue
-            }
-            do {
-                results.append(.success(try decoder.decode(Value.self, from: Data(block))))
-            } catch {
-                results.append(.failure(error))
-            }
-        }
-        return results
+        return results(blocks) { try decodeJSON($0, with: decoder, reader: reader) }
     }
 
     /// The fast encoder's bytes, or `encoder`'s where the fast one gives up.
@@ -127,7 +120,11 @@ extension ValueEncoding where Value: Codable & Sendable {
     /// specialisation either way, and `JSONDecoder.decode` is not inlinable.
     @usableFromInline
     static func decodeJSON(_ bytes: [UInt8], with decoder: JSONDecoder) throws -> Value {
-        if let value = FastJSON.decode(Value.self, from: bytes) { return value }
+        try decodeJSON(bytes, with: decoder, reader: FastJSONReader())
+    }
+
+    private static func decodeJSON(_ bytes: [UInt8], with decoder: JSONDecoder, reader: FastJSONReader) throws -> Value {
+        if let value = reader.decode(Value.self, from: bytes) { return value }
         return try decoder.decode(Value.self, from: Data(bytes))
     }
 }

@@ -17,11 +17,12 @@ package enum FastJSON {
     /// The value `JSONDecoder().decode(type, from: bytes)` returns, or `nil` to have the caller ask
     /// `JSONDecoder`; never a value where `JSONDecoder` throws.
     package static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) -> T? {
-        guard let tape = try? JSONTape(bytes) else { return nil }
-        let state = FastJSONState(tape: tape)
-        let value = try? state.value(T.self, at: 0, path: [])
-        // A give-up inside a `try?` of the value's own init still counts.
-        return state.gaveUp ? nil : value
+        FastJSONReader().decode(type, from: bytes)
+    }
+
+    /// The types Foundation's coders treat specially (by their strategies), which the fast ones leave to them.
+    static func isSpecial<T>(_ type: T.Type) -> Bool {
+        T.self == Data.self || T.self == Date.self || T.self == URL.self || T.self == Decimal.self
     }
 }
 
@@ -43,6 +44,7 @@ package final class FastJSONReader {
             return nil
         }
         let value = try? state.value(T.self, at: 0, path: [])
+        // A give-up inside a `try?` of the value's own init still counts.
         return state.gaveUp ? nil : value
     }
 }
@@ -68,9 +70,7 @@ final class FastJSONState {
     func node(_ index: Int) -> JSONTape.Node { tape.nodes[index] }
 
     func value<T: Decodable>(_ type: T.Type, at index: Int, path: [any CodingKey]) throws -> T {
-        if T.self == Data.self || T.self == Date.self || T.self == URL.self || T.self == Decimal.self {
-            throw giveUp()
-        }
+        if FastJSON.isSpecial(T.self) { throw giveUp() }
         return try T(from: FastJSONDecoder(state: self, index: index, codingPath: path))
     }
 

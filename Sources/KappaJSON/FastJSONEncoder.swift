@@ -79,13 +79,9 @@ final class FastJSONWriter {
         bytes.reserveCapacity(64)
     }
 
-    static func isSpecial<T>(_ type: T.Type) -> Bool {
-        T.self == Data.self || T.self == Date.self || T.self == URL.self || T.self == Decimal.self
-    }
-
     /// Encodes `value` at the current position, which belongs to the container at `depth - 1` (none at 0).
     func encodeValue<T: Encodable>(_ value: T, depth: Int, path: [any CodingKey]) throws {
-        if Self.isSpecial(T.self) { throw giveUp() }
+        if FastJSON.isSpecial(T.self) { throw giveUp() }
         let encoder = FastJSONValueEncoder(writer: self, depth: depth, codingPath: path)
         do {
             try value.encode(to: encoder)
@@ -97,11 +93,11 @@ final class FastJSONWriter {
         }
         // Nothing written: JSONEncoder writes `{}` here, or throws at the top level.
         guard encoder.state != .empty else { throw giveUp() }
-        try close(above: depth)
+        close(above: depth)
     }
 
     /// Closes every container deeper than `depth`.
-    func close(above depth: Int) throws {
+    func close(above depth: Int) {
         while stack.count > depth {
             let frame = stack.removeLast()
             frame.closed = true
@@ -120,7 +116,7 @@ final class FastJSONWriter {
     /// Makes `frame` the innermost open container and writes the separator before its next member.
     func prepare(_ frame: FastJSONFrame) throws {
         guard !frame.closed else { throw giveUp() }
-        try close(above: frame.depth + 1)
+        close(above: frame.depth + 1)
         guard stack.last === frame else { throw giveUp() }
         if frame.count > 0 { bytes.append(UInt8(ascii: ",")) }
         frame.count += 1

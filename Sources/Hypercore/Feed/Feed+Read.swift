@@ -64,6 +64,7 @@ extension Feed {
         ranges.reserveCapacity(count)
         var failure: (index: UInt64, error: any Error)?
         var bytes: UInt64 = 0
+        let byteBound = UInt64(max(0, maxBytes))
         for i in 0..<UInt64(count) {
             do {
                 let range = try byteRange(start + i)
@@ -73,7 +74,7 @@ extension Feed {
                 failure = (start + i, error)
                 break
             }
-            if bytes >= UInt64(max(0, maxBytes)) { break }
+            if bytes >= byteBound { break }
         }
         var blocks = [[UInt8]]()
         guard !ranges.isEmpty else { return (blocks, failure) }

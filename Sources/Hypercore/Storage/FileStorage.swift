@@ -189,9 +189,10 @@ public struct FileDirectory: StorageDirectory {
     }
 
     /// A feed opened here on its own holds its `oplog` exclusively, as JavaScript hypercore does, so two
-    /// standalone opens (here or in JavaScript) cannot write one feed at once. A feed directory inside a KappaCore database (`<database>/feeds/<name>/`) is also
-    /// guarded by the database's `LOCK`: such a feed takes it shared, so it cannot be opened while the
-    /// database is (which holds it exclusively), and the database cannot open while such a feed is.
+    /// standalone opens (here or in JavaScript) cannot write one feed at once. A feed directory inside a KappaCore
+    /// database (`<database>/feeds/<name>/`) is also guarded by the database's `LOCK`: such a feed takes it shared,
+    /// so it cannot be opened while the database is (which holds it exclusively), and the database cannot open
+    /// while such a feed is.
     /// Directories given a pool belong to an owner that holds the locks itself, and take none.
     public func lockForUse() throws -> [FileLock] {
         guard pool == nil else { return [] }
