@@ -25,9 +25,12 @@ public struct KappaWriter<Value: Sendable>: Sendable {
     /// Appends values as one atomic batch with one signature; returns their sequence numbers.
     @discardableResult
     public func append(contentsOf values: [Value]) async throws -> Range<UInt64> {
-        var blocks = [[UInt8]]()
-        blocks.reserveCapacity(values.count)
-        for value in values { blocks.append(try encode(value)) }
+        let blocks: [[UInt8]]
+        do {
+            blocks = try encoding.encodeAll(values)
+        } catch {
+            throw KappaError(.encoding, "cannot encode a value for writer \(name)", cause: error)
+        }
         return try await feed.append(contentsOf: blocks)
     }
 

@@ -11,20 +11,36 @@ public struct ValueEncoding<Value>: Sendable {
     /// block; `nil` for ``decode`` per block.
     @usableFromInline
     let decodeRun: (@Sendable (ArraySlice<[UInt8]>) -> [Result<Value, any Error>])?
+    /// Encodes values at once (one block per value), when the encoding has a faster way than value by value;
+    /// `nil` for ``encode`` per value.
+    @usableFromInline
+    let encodeRun: (@Sendable ([Value]) throws -> [[UInt8]])?
 
     /// A custom codec.
     public init(encode: @escaping @Sendable (Value) throws -> [UInt8], decode: @escaping @Sendable ([UInt8]) throws -> Value) {
         self.encode = encode
         self.decode = decode
         decodeRun = nil
+        encodeRun = nil
     }
 
     @usableFromInline
     init(encode: @escaping @Sendable (Value) throws -> [UInt8], decode: @escaping @Sendable ([UInt8]) throws -> Value,
+         encodeRun: @escaping @Sendable ([Value]) throws -> [[UInt8]],
          decodeRun: @escaping @Sendable (ArraySlice<[UInt8]>) -> [Result<Value, any Error>]) {
         self.encode = encode
         self.decode = decode
+        self.encodeRun = encodeRun
         self.decodeRun = decodeRun
+    }
+
+    /// Encodes every value, one block each.
+    func encodeAll(_ values: [Value]) throws -> [[UInt8]] {
+        if let encodeRun { return try encodeRun(values) }
+        var blocks = [[UInt8]]()
+        blocks.reserveCapacity(values.count)
+        for value in values { blocks.append(try encode(value)) }
+        return blocks
     }
 
     /// Decodes every block; `failed` is called with the index and error of each undecodable one.
@@ -97,7 +113,18 @@ extension ValueEncoding where Value: Codable & Sendable {
         return ValueEncoding(
             encode: { value in try encodeJSON(value, with: encoder) },
             decode: { bytes in try decodeJSON(bytes, with: decoder) },
+            encodeRun: { values in try encodeJSON(values, with: encoder) },
             decodeRun: { blocks in decodeJSON(blocks, with: decoder) })
+    }
+
+    /// ``encodeJSON(_:with:)`` for each value, reusing the fast encoder's buffers across the run.
+    @usableFromInline
+    static func encodeJSON(_ values: [Value], with encoder: JSONEncoder) throws -> [[UInt8]] {
+        let writer = FastJSONWriter()
+        var blocks = [[UInt8]]()
+        blocks.reserveCapacity(values.count)
+        for value in values { blocks.append(try encodeJSON(value, with: encoder, writer: writer)) }
+        return blocks
     }
 
     /// ``decodeJSON(_:with:)`` for each block, reusing the fast decoder's storage across the run.
@@ -110,7 +137,11 @@ extension ValueEncoding where Value: Codable & Sendable {
     /// The fast encoder's bytes, or `encoder`'s where the fast one gives up.
     @usableFromInline
     static func encodeJSON(_ value: Value, with encoder: JSONEncoder) throws -> [UInt8] {
-        if let bytes = FastJSON.encode(value) { return bytes }
+        try encodeJSON(value, with: encoder, writer: FastJSONWriter())
+    }
+
+    private static func encodeJSON(_ value: Value, with encoder: JSONEncoder, writer: FastJSONWriter) throws -> [UInt8] {
+        if let bytes = writer.encode(value) { return bytes }
         return [UInt8](try encoder.encode(value))
     }
 

@@ -278,4 +278,70 @@ import Testing
         #expect(try JSONDecoder().decode(TwoAsks.self, from: Data(twice)) == TwoAsks())
         #expect(try Self.parsed(twice).isEqual(try Self.parsed([UInt8](try JSONEncoder().encode(TwoAsks())))))
     }
+
+    /// Keeps the encoder and a container it was given, for a later value to write through.
+    final class Kept: @unchecked Sendable {  // test-only, used on one thread
+        var encoder: (any Encoder)?
+        var container: KeyedEncodingContainer<Keeper.Keys>?
+    }
+    struct Keeper: Encodable {
+        enum Keys: CodingKey { case a, b }
+        let kept: Kept
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(1, forKey: .a)
+            kept.encoder = encoder
+            kept.container = container
+        }
+    }
+    /// Writes one member itself, then one through what an earlier value kept.
+    struct LateWriter: Encodable {
+        enum Keys: CodingKey { case x }
+        let kept: Kept
+        let throughEncoder: Bool
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(2, forKey: .x)
+            if throughEncoder {
+                var stale = kept.encoder!.container(keyedBy: Keeper.Keys.self)
+                try stale.encode(3, forKey: .b)
+            } else {
+                try kept.container!.encode(3, forKey: .b)
+            }
+        }
+    }
+
+    /// One writer reused for many values (as a batch append does) writes what a fresh writer writes for each,
+    /// give-ups in between included.
+    @Test(arguments: 0..<3)
+    func aReusedWriterWritesWhatFreshOnesWrite(seed: Int) throws {
+        var random = Random(rng: SeededGenerator(seed: UInt64(seed) + 200))
+        let writer = FastJSONWriter()
+        for i in 0..<300 {
+            switch i % 5 {
+            case 0: #expect(writer.encode(TwiceTheKey()) == nil)
+            case 1: #expect(writer.encode(LateNested()) == nil)
+            case 2: #expect(writer.encode(CatchingMemberErrors(writeFirst: true)) == nil)
+            default:
+                let value = random.outer()
+                let reused = try #require(writer.encode(value))
+                #expect(reused == FastJSON.encode(value))
+                #expect(try JSONDecoder().decode(Outer.self, from: Data(reused)) == value)
+            }
+        }
+    }
+
+    /// An encoder or container kept past its value's end writes nothing into a later document: that value's
+    /// encoding gives up, and the writer goes on.
+    @Test func aKeptEncoderOrContainerCannotWriteIntoALaterValue() throws {
+        for throughEncoder in [true, false] {
+            let kept = Kept()
+            let writer = FastJSONWriter()
+            let first = try #require(writer.encode(Keeper(kept: kept)))
+            #expect(String(decoding: first, as: UTF8.self) == #"{"a":1}"#)
+            #expect(writer.encode(LateWriter(kept: kept, throughEncoder: throughEncoder)) == nil)
+            let after = try #require(writer.encode(TwoAsks()))
+            #expect(try JSONDecoder().decode(TwoAsks.self, from: Data(after)) == TwoAsks())
+        }
+    }
 }
