@@ -21,7 +21,7 @@ public struct KappaOptions: Sendable {
     /// (`FilePool.defaultCapacity()`: half the soft `RLIMIT_NOFILE`). When the process runs out of
     /// descriptors anyway, idle feed files are closed and the bound lowered instead of failing.
     public var maxOpenFiles: Int?
-    /// One memory budget, in bytes, for the cached Merkle tree pages of all feeds together. Default 64 MiB.
+    /// One memory budget, in bytes, for the cached Merkle tree pages of all feeds together. Default 32 MiB.
     /// (Each open feed also keeps a 64 KiB read-ahead window while it is read sequentially.)
     public var cacheBytes: Int
     /// The database's 32-byte shared key: only peers that know it can replicate the database. `nil` (the
@@ -37,7 +37,7 @@ public struct KappaOptions: Sendable {
 
     /// Creates options.
     public init(durability: Durability = .durable, errorBuffer: Int = 1000, maxOpenFiles: Int? = nil,
-                cacheBytes: Int = 64 << 20, sharedKey: Bytes32? = nil, maxFeedsPerMessage: Int = 1024,
+                cacheBytes: Int = 32 << 20, sharedKey: Bytes32? = nil, maxFeedsPerMessage: Int = 1024,
                 maxFeedsFromPeer: Int = 65_536) {
         self.sharedKey = sharedKey
         self.maxFeedsPerMessage = maxFeedsPerMessage

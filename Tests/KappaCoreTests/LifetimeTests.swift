@@ -143,4 +143,50 @@ import KappaTesting
             #expect(await core.cachedTreeBytes == 0)
         }
     }
+
+    /// Pages written by appends count against the budget too: many writers appending less than their checkpoint
+    /// size each do not hold all their new pages until close (20 × 2 appends of 3,000 entries, about 24 pages
+    /// each, held 480 pages against a budget of 8 before).
+    @Test func appendedPagesStayWithinTheBudget() async throws {
+        try await withTemporaryDirectory { dir in
+            let pageBytes = 256 * 40
+            let budget = 8 * pageBytes
+            do {
+                let core = try await Kappa<Int>(path: dir.path, options: KappaOptions(durability: .relaxed, cacheBytes: budget))
+                for round in 0..<2 {
+                    for f in 0..<20 {
+                        try await core.writer("w\(f)").append(contentsOf: Array(repeating: round + 1, count: 3_000))
+                        #expect(await core.cachedTreeBytes <= budget + 25 * pageBytes)
+                    }
+                }
+                try await core.close()
+            }
+            // What was written early (to let pages go) reads back whole.
+            let core = try await Kappa<Int>(path: dir.path, options: KappaOptions(durability: .relaxed, cacheBytes: budget))
+            let sum = SumView()
+            try await core.use("sum", sum)
+            try await core.ready("sum")
+            #expect(try sum.value == 20 * 3_000 * 3)
+            try await core.close()
+        }
+    }
+
+    /// Opening a database reads each feed's roots alone, without caching their pages (about 30 KB per feed).
+    @Test func openingLoadsNoTreePages() async throws {
+        try await withTemporaryDirectory { dir in
+            do {
+                let core = try await Kappa<Int>(path: dir.path, options: KappaOptions(durability: .relaxed))
+                for f in 0..<10 { try await core.writer("w\(f)").append(contentsOf: Array(repeating: 1, count: 1_000)) }
+                try await core.close()
+            }
+            let core = try await Kappa<Int>(path: dir.path, options: KappaOptions(durability: .relaxed))
+            #expect(await core.cachedTreeBytes == 0)
+            #expect(try await core.writer("w3").append(2) == 1_000)
+            let sum = SumView()
+            try await core.use("sum", sum)
+            try await core.ready("sum")
+            #expect(try sum.value == 10_002)
+            try await core.close()
+        }
+    }
 }

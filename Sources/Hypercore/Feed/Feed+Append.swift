@@ -54,7 +54,7 @@ extension Feed {
             let ranges = try write([blocks] + followers.map(\.blocks))
             signal.notify()
             let ticket = commit.wrote()
-            if oplog.entryBytes >= options.checkpointBytes { try checkpoint() }
+            try checkpointIfDue()
             try await commit.waitDurable(ticket)
             for (follower, range) in zip(followers, ranges.dropFirst()) { follower.continuation.resume(returning: .done(range)) }
             handOverAppendLead()
@@ -125,9 +125,17 @@ extension Feed {
     func finishWrite(notify: Bool = true) async throws {
         if notify { signal.notify() }
         let ticket = commit?.wrote()
-        if oplog.entryBytes >= options.checkpointBytes {
-            try checkpoint()
-        }
+        try checkpointIfDue()
         if let ticket, let commit { try await commit.waitDurable(ticket) }
+    }
+
+    /// Checkpoints when the oplog has grown past ``FeedOptions/checkpointBytes``, or when the shared cache budget
+    /// is exceeded while this feed holds tree pages not yet written (which no budget can drop: without this, many
+    /// feeds appending below their checkpoint size would hold their new pages until close); then, over budget,
+    /// drops this feed's clean pages.
+    func checkpointIfDue() throws {
+        guard oplog.entryBytes >= options.checkpointBytes || tree.nodes.isOverBudgetWithDirtyPages else { return }
+        try checkpoint()
+        tree.nodes.dropCleanPagesIfOverBudget()
     }
 }

@@ -28,7 +28,7 @@ final class MerkleTree {
     func restore(length: UInt64, fork: UInt64, signature: Signature?) throws {
         var roots = [TreeNode]()
         for index in FlatTree.fullRoots(2 * length) {
-            guard let node = try nodes.get(index) else {
+            guard let node = try nodes.peek(index) else {
                 throw HypercoreError(.corrupt, "tree: root node \(index) of length \(length) is missing")
             }
             roots.append(node)

@@ -60,6 +60,16 @@ struct NodeStore {
         budget?.add(-dropped * Self.pageBytes)
     }
 
+    /// True when the shared budget is exceeded and this store holds pages not yet written (which it cannot drop).
+    var isOverBudgetWithDirtyPages: Bool {
+        !dirty.isEmpty && budget?.isOver == true
+    }
+
+    /// Drops this store's clean pages when the shared budget is exceeded.
+    mutating func dropCleanPagesIfOverBudget() {
+        if budget?.isOver == true { evictClean() }
+    }
+
     /// Drops every page (the feed is closing; dirty pages were flushed) and gives their bytes back to the budget.
     mutating func releaseAll() {
         budget?.add(-loadedCount * Self.pageBytes)
@@ -73,12 +83,25 @@ struct NodeStore {
         let p = Int(index / UInt64(Self.nodesPerPage))
         guard let page = try page(p, create: false) else { return nil }
         let slot = Int(index % UInt64(Self.nodesPerPage)) * Self.nodeBytes
-        return page.bytes.withUnsafeBytes { raw -> TreeNode? in
-            let size = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: slot, as: UInt64.self))
-            let hash = Bytes32(unsafeBytes: raw.baseAddress! + slot + 8)
-            if size == 0 && hash == .zero { return nil }
-            return TreeNode(index: index, size: size, hash: hash)
-        }
+        return page.bytes.withUnsafeBytes { Self.node(index, at: slot, in: $0) }
+    }
+
+    /// The node at `index`, or `nil` when it is not stored, without loading its page: from a loaded page, else
+    /// read alone. Opening a feed reads only its roots; loading their pages cost about 30 KB per feed.
+    mutating func peek(_ index: UInt64) throws -> TreeNode? {
+        let p = Int(index / UInt64(Self.nodesPerPage))
+        if p < pages.count, pages[p] != nil { return try get(index) }
+        let bytes = try file.read(count: Self.nodeBytes, at: index * UInt64(Self.nodeBytes))
+        guard bytes.count == Self.nodeBytes else { return nil }
+        return bytes.withUnsafeBytes { Self.node(index, at: 0, in: $0) }
+    }
+
+    /// Node `index` from its 40 bytes at `slot` of `raw`; `nil` for zero bytes (missing).
+    private static func node(_ index: UInt64, at slot: Int, in raw: UnsafeRawBufferPointer) -> TreeNode? {
+        let size = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: slot, as: UInt64.self))
+        let hash = Bytes32(unsafeBytes: raw.baseAddress! + slot + 8)
+        if size == 0 && hash == .zero { return nil }
+        return TreeNode(index: index, size: size, hash: hash)
     }
 
     /// Stores `node` (in the cache; written on flush).
