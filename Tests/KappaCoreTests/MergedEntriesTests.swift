@@ -28,17 +28,27 @@ import Hypercore
         #expect(batches == (637 + 39) / 40)
     }
 
-    /// Over many feeds a batch takes at least 64 entries from each feed it visits (a visit is a hop and a read),
-    /// and never more than a quarter of the batch from one while others wait.
-    @Test func aBatchOverManyFeedsTakes64FromEach() async throws {
+    /// Over many feeds a batch takes a quarter of the batch (at most 256 entries) from each feed it visits (a visit
+    /// is a hop and a read), and never more than that from one while others wait.
+    @Test func aBatchOverManyFeedsTakesAQuarterFromEach() async throws {
         let set = FeedSet()
-        for i in 0..<100 { set.add(try await Self.feed(100, tag: UInt8(i))) }
+        for i in 0..<10 { set.add(try await Self.feed(300, tag: UInt8(i))) }
         var iterator = MergedEntries(feeds: set, start: [:], maxBatch: 1_000, live: false).makeAsyncIterator()
         let first = try #require(try await iterator.next())
         var perFeed: [PublicKey: Int] = [:]
         for block in first { perFeed[block.feed, default: 0] += 1 }
         #expect(first.count == 1_000)
-        #expect(perFeed.values.sorted() == [40] + Array(repeating: 64, count: 15))
+        #expect(perFeed.values.sorted() == Array(repeating: 250, count: 4))
+        // The next batch goes on with the next feeds in turn.
+        let second = try #require(try await iterator.next())
+        #expect(Set(second.map(\.feed)).isDisjoint(with: perFeed.keys))
+        // A large batch over many feeds: 256 from each (a quarter would be 1,000).
+        for i in 10..<20 { set.add(try await Self.feed(300, tag: UInt8(i))) }
+        var large = MergedEntries(feeds: set, start: [:], maxBatch: 4_000, live: false).makeAsyncIterator()
+        let bounded = try #require(try await large.next())
+        var perFeedLarge: [PublicKey: Int] = [:]
+        for block in bounded { perFeedLarge[block.feed, default: 0] += 1 }
+        #expect(perFeedLarge.values.sorted() == [160] + Array(repeating: 256, count: 15))
         var small = MergedEntries(feeds: set, start: [:], maxBatch: 40, live: false).makeAsyncIterator()
         let capped = try #require(try await small.next())
         #expect(Set(capped.map(\.feed)).count == 4, "a quarter of the batch per feed at most")

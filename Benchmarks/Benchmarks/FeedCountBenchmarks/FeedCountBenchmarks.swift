@@ -46,7 +46,7 @@ let benchmarks: @Sendable () -> Void = {
     let total = 100_000
     for feeds in [1, 10, 100, 1_000] {
         let configuration = Benchmark.Configuration(metrics: [entriesPerSecond, .wallClock], timeUnits: .milliseconds,
-                                                    warmupIterations: 0, maxDuration: .seconds(30), maxIterations: 3)
+                                                    warmupIterations: 0, maxDuration: .seconds(60), maxIterations: 5)
         Benchmark("(c) index 100,000 over \(feeds) feeds, time to ready (disk)", configuration: configuration) { benchmark in
             let dir = try await makeDatabase(feeds: feeds, perFeed: total / feeds)
             defer { try? FileManager.default.removeItem(at: dir) }

@@ -18,13 +18,14 @@ struct MergeState {
     }
 
     /// The feeds in the order the next batch visits them, and each one's share of the batch: a fair share,
-    /// but at least a few entries (up to 64, a quarter of the batch at most) so that a batch over many feeds
-    /// does not cost a feed visit (an actor hop and a read) per few entries; a batch still mixes at least four feeds.
+    /// but at least a quarter of the batch (at most 256 entries) so that a batch over many feeds does not cost a
+    /// feed visit (an actor hop, a read and the merge's bookkeeping) per few entries; a batch still mixes at least
+    /// four feeds when they all have entries.
     /// The rotation moves on by the feeds a batch used (``used(_:)``), so every feed gets its turn.
     func plan(_ feeds: [Feed]) -> (order: ArraySlice<Feed>, wrapped: ArraySlice<Feed>, share: Int) {
         guard !feeds.isEmpty else { return ([], [], 0) }
         let start = rotation % feeds.count
-        let share = max(maxBatch / feeds.count, max(1, min(64, maxBatch / 4)))
+        let share = max(maxBatch / feeds.count, max(1, min(256, maxBatch / 4)))
         return (feeds[start...], feeds[..<start], share)
     }
 
