@@ -92,7 +92,10 @@ package final class FastJSONWriter {
             return nil
         }
         // A give-up that the value's own `encode(to:)` caught (`try?`) still counts.
-        return gaveUp ? nil : Array(bytes)
+        if gaveUp { return nil }
+        // An exact-size copy: `Array(bytes)` would share the buffer, so every block kept the writer's capacity and
+        // the next value's `removeAll(keepingCapacity:)` allocated a new one.
+        return bytes.withUnsafeBufferPointer { Array($0) }
     }
 
     func giveUp() -> GiveUp {

@@ -171,6 +171,30 @@ import KappaTesting
         }
     }
 
+    /// Clean pages filling the budget (left by reading) do not make every append checkpoint: only pages not yet
+    /// written count toward that.
+    @Test func cleanPagesDoNotMakeAppendsCheckpoint() async throws {
+        try await withTemporaryDirectory { dir in
+            let pageBytes = 256 * 40
+            do {
+                let core = try await Kappa<Int>(path: dir.path, options: KappaOptions(durability: .relaxed))
+                for f in 0..<6 { try await core.writer("w\(f)").append(contentsOf: Array(repeating: 1, count: 6_000)) }
+                try await core.close()
+            }
+            let budget = 8 * pageBytes
+            let core = try await Kappa<Int>(path: dir.path, options: KappaOptions(durability: .relaxed, cacheBytes: budget))
+            let sum = SumView()
+            try await core.use("sum", sum)
+            try await core.ready("sum")
+            #expect(await core.cachedTreeBytes >= budget, "reading left the budget full of clean pages")
+            let writer = try await core.writer("w0")
+            let before = await writer.feed.checkpoints
+            for _ in 0..<20 { try await writer.append(1) }
+            #expect(await writer.feed.checkpoints == before)
+            try await core.close()
+        }
+    }
+
     /// Opening a database reads each feed's roots alone, without caching their pages (about 30 KB per feed).
     @Test func openingLoadsNoTreePages() async throws {
         try await withTemporaryDirectory { dir in

@@ -331,6 +331,18 @@ import Testing
         }
     }
 
+    /// Each document is its own exact-size array: a small value after a large one does not keep the writer's
+    /// large buffer (blocks of a batch are all held until the batch is appended).
+    @Test func aReusedWriterReturnsExactSizeBlocks() throws {
+        struct Text: Codable { var text: String }
+        let writer = FastJSONWriter()
+        let large = try #require(writer.encode(Text(text: String(repeating: "x", count: 1_000_000))))
+        #expect(large.count == 1_000_011)
+        let small = try #require(writer.encode(Text(text: "y")))
+        #expect(small == Array(#"{"text":"y"}"#.utf8))
+        #expect(small.capacity < 1_000)
+    }
+
     /// An encoder or container kept past its value's end writes nothing into a later document: that value's
     /// encoding gives up, and the writer goes on.
     @Test func aKeptEncoderOrContainerCannotWriteIntoALaterValue() throws {

@@ -74,6 +74,7 @@ extension Feed {
 
     /// Writes tree nodes and bitfield pages to their files and a new oplog header, then empties the oplog.
     func checkpoint() throws {
+        checkpoints += 1
         let header = Self.header(key: key, keyPair: keyPair, userData: userDataEntries, tree: tree, contiguous: contiguous)
         try Self.checkpoint(files: files, tree: tree, bitfield: &bitfield, oplog: &oplog, header: header,
                             sync: commit != nil)

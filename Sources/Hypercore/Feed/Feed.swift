@@ -39,6 +39,8 @@ public actor Feed {
     /// Read-ahead window over the data file for sequential gets (never beyond the byte length at fill time).
     var readAhead = ReadAhead()
     let signal = ChangeSignal()
+    /// Checkpoints written since the feed opened (header flushes of the oplog), for tests.
+    package internal(set) var checkpoints = 0
     /// Block ranges local readers wait for; replication sessions fetch them (``Feed/get(_:timeout:)``).
     package nonisolated let wants = Wants()
     /// Blocks requested from peers and not yet received, shared by every session replicating this feed.

@@ -22,4 +22,14 @@ public final class CacheBudget: Sendable {
     func add(_ bytes: Int) {
         used.wrappingAdd(bytes, ordering: .relaxed)
     }
+
+    /// The bytes of pages written (by appends or downloads) and not yet flushed, which no feed can drop.
+    private let dirty = Atomic<Int>(0)
+
+    /// True when pages not yet flushed take half the budget or more: feeds holding some then checkpoint.
+    var dirtyIsOver: Bool { dirty.load(ordering: .relaxed) >= limit / 2 }
+
+    func addDirty(_ bytes: Int) {
+        dirty.wrappingAdd(bytes, ordering: .relaxed)
+    }
 }

@@ -60,9 +60,10 @@ struct NodeStore {
         budget?.add(-dropped * Self.pageBytes)
     }
 
-    /// True when the shared budget is exceeded and this store holds pages not yet written (which it cannot drop).
+    /// True when this store holds pages not yet written and such pages of all stores sharing the budget take half
+    /// of it (clean pages, which any store drops when it loads past the budget, do not count here).
     var isOverBudgetWithDirtyPages: Bool {
-        !dirty.isEmpty && budget?.isOver == true
+        !dirty.isEmpty && budget?.dirtyIsOver == true
     }
 
     /// Drops this store's clean pages when the shared budget is exceeded.
@@ -73,6 +74,7 @@ struct NodeStore {
     /// Drops every page (the feed is closing; dirty pages were flushed) and gives their bytes back to the budget.
     mutating func releaseAll() {
         budget?.add(-loadedCount * Self.pageBytes)
+        budget?.addDirty(-dirty.count * Self.pageBytes)
         pages.removeAll()
         dirty.removeAll()
         loadedCount = 0
@@ -118,7 +120,7 @@ struct NodeStore {
         page.used = max(page.used, n + 1)
         if !page.dirty {
             page.dirty = true
-            dirty.insert(p)
+            if dirty.insert(p).inserted { budget?.addDirty(Self.pageBytes) }
         }
     }
 
@@ -132,6 +134,7 @@ struct NodeStore {
             }
             page.dirty = false
         }
+        budget?.addDirty(-dirty.count * Self.pageBytes)
         dirty.removeAll()
     }
 }
