@@ -121,19 +121,28 @@ import KappaTesting
 
 /// One memory budget for the tree caches of all feeds.
 @Suite(.timeLimit(.minutes(2))) struct CacheBudgetTests {
+    static let pageBytes = 256 * 40
+    static let budget = 8 * pageBytes
+
+    /// A database of 6 feeds × 6,000 entries (47 pages of nodes each) in `dir`, reopened with a budget of 8 pages
+    /// and indexed by a sum view.
+    static func indexedSixFeeds(in dir: URL) async throws -> (Kappa<Int>, SumView) {
+        do {
+            let core = try await Kappa<Int>(path: dir.path, options: KappaOptions(durability: .relaxed))
+            for f in 0..<6 { try await core.writer("w\(f)").append(contentsOf: Array(repeating: 1, count: 6_000)) }
+            try await core.close()
+        }
+        let core = try await Kappa<Int>(path: dir.path, options: KappaOptions(durability: .relaxed, cacheBytes: budget))
+        let sum = SumView()
+        try await core.use("sum", sum)
+        try await core.ready("sum")
+        return (core, sum)
+    }
+
     @Test func feedsShareOneTreeCacheBudget() async throws {
         try await withTemporaryDirectory { dir in
-            let pageBytes = 256 * 40
-            do {
-                let core = try await Kappa<Int>(path: dir.path, options: KappaOptions(durability: .relaxed))
-                for f in 0..<6 { try await core.writer("w\(f)").append(contentsOf: Array(repeating: 1, count: 6_000)) }
-                try await core.close()
-            }
-            let budget = 8 * pageBytes
-            let core = try await Kappa<Int>(path: dir.path, options: KappaOptions(durability: .relaxed, cacheBytes: budget))
-            let sum = SumView()
-            try await core.use("sum", sum)
-            try await core.ready("sum")
+            let (pageBytes, budget) = (Self.pageBytes, Self.budget)
+            let (core, sum) = try await Self.indexedSixFeeds(in: dir)
             #expect(try sum.value == 36_000)
             // Each of the 6 feeds has 47 pages of nodes; together they stay near the budget (a feed evicts
             // its own clean pages when it loads one past it).
@@ -149,8 +158,7 @@ import KappaTesting
     /// each, held 480 pages against a budget of 8 before).
     @Test func appendedPagesStayWithinTheBudget() async throws {
         try await withTemporaryDirectory { dir in
-            let pageBytes = 256 * 40
-            let budget = 8 * pageBytes
+            let (pageBytes, budget) = (Self.pageBytes, Self.budget)
             do {
                 let core = try await Kappa<Int>(path: dir.path, options: KappaOptions(durability: .relaxed, cacheBytes: budget))
                 for round in 0..<2 {
@@ -175,18 +183,9 @@ import KappaTesting
     /// written count toward that.
     @Test func cleanPagesDoNotMakeAppendsCheckpoint() async throws {
         try await withTemporaryDirectory { dir in
-            let pageBytes = 256 * 40
-            do {
-                let core = try await Kappa<Int>(path: dir.path, options: KappaOptions(durability: .relaxed))
-                for f in 0..<6 { try await core.writer("w\(f)").append(contentsOf: Array(repeating: 1, count: 6_000)) }
-                try await core.close()
-            }
-            let budget = 8 * pageBytes
-            let core = try await Kappa<Int>(path: dir.path, options: KappaOptions(durability: .relaxed, cacheBytes: budget))
-            let sum = SumView()
-            try await core.use("sum", sum)
-            try await core.ready("sum")
-            #expect(await core.cachedTreeBytes >= budget, "reading left the budget full of clean pages")
+            let (core, sum) = try await Self.indexedSixFeeds(in: dir)
+            #expect(try sum.value == 36_000)
+            #expect(await core.cachedTreeBytes >= Self.budget, "reading left the budget full of clean pages")
             let writer = try await core.writer("w0")
             let before = await writer.feed.checkpoints
             for _ in 0..<20 { try await writer.append(1) }
