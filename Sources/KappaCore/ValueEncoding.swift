@@ -42,21 +42,6 @@ public struct ValueEncoding<Value>: Sendable {
         for value in values { blocks.append(try encode(value)) }
         return blocks
     }
-
-    /// Decodes every block; `failed` is called with the index and error of each undecodable one.
-    func decodeAll(_ blocks: [[UInt8]], failed: (Int, any Error) -> Void) -> [Value?] {
-        var values = [Value?]()
-        values.reserveCapacity(blocks.count)
-        for i in blocks.indices {
-            do {
-                values.append(try decode(blocks[i]))
-            } catch {
-                failed(i, error)
-                values.append(nil)
-            }
-        }
-        return values
-    }
 }
 
 extension ValueEncoding where Value: Sendable {

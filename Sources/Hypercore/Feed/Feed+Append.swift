@@ -129,10 +129,10 @@ extension Feed {
         if let ticket, let commit { try await commit.waitDurable(ticket) }
     }
 
-    /// Checkpoints when the oplog has grown past ``FeedOptions/checkpointBytes``, or when the shared cache budget
-    /// is exceeded while this feed holds tree pages not yet written (which no budget can drop: without this, many
-    /// feeds appending below their checkpoint size would hold their new pages until close); then, over budget,
-    /// drops this feed's clean pages.
+    /// Checkpoints when the oplog has grown past ``FeedOptions/checkpointBytes``, or when this feed holds tree pages
+    /// not yet written and such pages of all feeds sharing the cache budget take half of it (no budget can drop
+    /// them: without this, many feeds appending below their checkpoint size would hold their new pages until
+    /// close); then, over budget, drops this feed's clean pages.
     func checkpointIfDue() throws {
         guard oplog.entryBytes >= options.checkpointBytes || tree.nodes.isOverBudgetWithDirtyPages else { return }
         try checkpoint()
